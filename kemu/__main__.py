@@ -1,0 +1,3 @@
+from kemu.cli import main
+
+main()

@@ -1,0 +1,106 @@
+"""The CNI backend plugin API: how a cross-node pod network plugs into kemu.
+
+A backend is what flanneld (or calico-node) does on every node: given the node's subnet lease,
+build the node's part of the cross-node data plane, learn about the other nodes' leases as they
+come and go, and tell the node's pods how to attach (a CNI network config list, as kubelet finds
+in /etc/cni/net.d). kemu drives it in this order:
+
+    start()                                  once, before any node joins
+    join(node, lease)                        per node; may publish data in lease.backend_data
+    add_peer(node, peer_lease)               per (node, other node), after both joined
+    cni_config(node, lease)                  per node; kemu writes it and calls the CNI plugins
+    remove_peer(node, peer_lease)            when a peer leaves
+    leave(node, lease)                       per node, before the node stops
+    stop()                                   once, at the end
+
+Every hook runs real commands inside the node (`node.run`, `node.ip_batch`). Teardown hooks must
+tolerate partial set-up: a backend whose join failed halfway still gets `leave`.
+
+Backends are found by name in the `kemu.backends` entry-point group; the ones shipped with kemu
+(plugins/) register there too. See docs/plugins.md for a worked example.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from kemu.registry import load_group, lookup
+
+if TYPE_CHECKING:
+    from kemu.ipam import Lease
+    from kemu.node import K8sNode
+
+ENTRY_POINT_GROUP = "kemu.backends"
+
+
+@dataclass(frozen=True)
+class PodNetwork:
+    """What every backend of a cluster shares."""
+
+    cluster_cidr: ipaddress.IPv4Network
+    underlay_mtu: int
+    run_dir: Path  # kemu's own directory for this run (CNI state, daemon configs)
+
+
+class Backend(ABC):
+    name: ClassVar[str]
+    description: ClassVar[str]
+    encap_overhead: ClassVar[int] = 0  # bytes each pod packet gains on the underlay
+    subnet_len: ClassVar[int] = 24  # size of each node's lease
+
+    def __init__(self, network: PodNetwork, options: dict[str, Any]):
+        self.network = network
+        self.options = options
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> list[str]:
+        """Problems with the scenario's `cluster.cni.options`, one string each (pure)."""
+        return [f"unknown option {key!r} (this backend takes none)" for key in options]
+
+    @property
+    def mtu(self) -> int:
+        """The pod interface MTU: whatever the encapsulation leaves of the underlay's."""
+        return self.network.underlay_mtu - self.encap_overhead
+
+    def start(self) -> None:  # noqa: B027 (optional hook)
+        """Cluster-wide set-up before any node joins."""
+
+    @abstractmethod
+    def join(self, node: K8sNode, lease: Lease) -> None:
+        """Build the node's data plane for its lease."""
+
+    @abstractmethod
+    def add_peer(self, node: K8sNode, peer: Lease) -> None:
+        """Make `node` reach the pods of `peer`."""
+
+    @abstractmethod
+    def remove_peer(self, node: K8sNode, peer: Lease) -> None:
+        """Forget `peer` (idempotent)."""
+
+    @abstractmethod
+    def cni_config(self, node: K8sNode, lease: Lease) -> dict[str, Any]:
+        """The CNI network config list (conflist) for pods on `node`."""
+
+    def leave(self, node: K8sNode, lease: Lease) -> None:  # noqa: B027 (optional hook)
+        """Undo join (idempotent; may follow a failed join). Devices inside the node's
+        namespace vanish with it, so only what lives elsewhere (processes, files) needs care."""
+
+    def stop(self) -> None:  # noqa: B027 (optional hook)
+        """Cluster-wide teardown."""
+
+    def node_state(self, node: K8sNode) -> dict[str, Any]:
+        """What to show of this node's data plane (devices, routes) in status and results."""
+        return {}
+
+
+def available_backends() -> dict[str, type[Backend]]:
+    """Every installed backend by name (shipped and third-party)."""
+    return load_group(ENTRY_POINT_GROUP)
+
+
+def get_backend(name: str) -> type[Backend]:
+    return lookup(ENTRY_POINT_GROUP, name, "CNI backend")  # type: ignore[no-any-return]

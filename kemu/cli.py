@@ -1,0 +1,135 @@
+"""The `kemu` command. Thin: parses flags, calls the library, turns errors into exit codes
+(0 ok, 1 failed, 2 invalid input, 130 interrupted)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from kemu import __version__, doctor
+from kemu.backend import available_backends
+from kemu.errors import KemuError, ScenarioError
+from kemu.scenario import Scenario, load_scenario
+
+EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
+
+console = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def _load(path: str) -> Scenario:
+    try:
+        scenario = load_scenario(path)
+    except ScenarioError as e:
+        console.print(f"[red]invalid scenario[/red] ({len(e.problems)} problem"
+                      f"{'s' if len(e.problems) > 1 else ''}):")
+        for problem in e.problems:
+            console.print(f"  {problem}", markup=False)
+        sys.exit(EXIT_INVALID)
+    except KemuError as e:
+        console.print(str(e), markup=False)
+        sys.exit(EXIT_INVALID)
+    for warning in scenario.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    return scenario
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kemu")
+def main() -> None:
+    """kemu: a Kubernetes network emulator on Mininet."""
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Results directory [default: results/<scenario name>].")
+@click.option("--quiet", is_flag=True, help="Print only the results table.")
+def run(scenario: str, out_dir: str | None, quiet: bool) -> None:
+    """Build the cluster of SCENARIO, run its measurements, tear it all down."""
+    from kemu.experiment import Interrupted, run_scenario
+    from kemu.results import summary_rows
+
+    spec = _load(scenario)
+    target = Path(out_dir or f"results/{spec.name}")
+
+    def log(message: str) -> None:
+        if not quiet:
+            console.print(f"[dim]kemu:[/dim] {message}", markup=True, highlight=False)
+
+    try:
+        results = run_scenario(spec, target, log)
+    except Interrupted as e:
+        console.print(f"[yellow]{e}[/yellow]")
+        sys.exit(EXIT_INTERRUPTED)
+    except KemuError as e:
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"partial results: {target / 'results.json'}")
+        sys.exit(EXIT_FAILED)
+    table = Table(title=f"{spec.name}: {spec.description}" if spec.description else spec.name)
+    for column in ("measurement", "type", "from", "to", "result"):
+        table.add_column(column)
+    for row in summary_rows(results.data):
+        table.add_row(*row)
+    out.print(table)
+    out.print(f"results: {results.path}")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+def validate(scenario: str) -> None:
+    """Check SCENARIO (schema and meaning) without creating anything."""
+    spec = _load(scenario)
+    out.print(f"{scenario}: valid — {len(spec.cluster.nodes)} nodes, {len(spec.pods)} pods, "
+              f"{len(spec.measurements)} measurements, cni {spec.cluster.cni_plugin}")
+
+
+@main.command(name="doctor")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def doctor_command(as_json: bool) -> None:
+    """What this machine can do, and what kemu does about what it cannot."""
+    caps = doctor.check()
+    if as_json:
+        out.print_json(json.dumps(doctor.as_dict(caps)))
+        return
+    table = Table(title="kemu doctor")
+    for column in ("capability", "", "detail", "without it"):
+        table.add_column(column)
+    for cap in caps:
+        mark = "[green]yes[/green]" if cap.ok else ("[red]MISSING[/red]" if cap.required
+                                                    else "[yellow]no[/yellow]")
+        table.add_row(cap.name, mark, cap.detail, "" if cap.ok else cap.if_missing)
+    out.print(table)
+    if any(c.required and not c.ok for c in caps):
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.option("--all", "include_live", is_flag=True,
+              help="Also remove runs whose kemu process is still alive.")
+def clean(include_live: bool) -> None:
+    """Remove everything kemu runs left behind (namespaces, processes) — and nothing else."""
+    from kemu.state import clean as clean_runs
+
+    removed = clean_runs(include_live=include_live)
+    for item in removed:
+        out.print(f"removed {item}")
+    if not removed:
+        out.print("nothing to clean")
+
+
+@main.command()
+def plugins() -> None:
+    """The installed CNI backends."""
+    table = Table(title="CNI backends")
+    table.add_column("name")
+    table.add_column("description")
+    table.add_column("module")
+    for name, cls in sorted(available_backends().items()):
+        table.add_row(name, cls.description, cls.__module__)
+    out.print(table)

@@ -1,0 +1,208 @@
+"""An emulated Kubernetes cluster, built from a Scenario and torn down again.
+
+Build order (teardown is the reverse, and runs whatever part of the build happened):
+  1. underlay: the topology's Mininet switches, links and one host per node;
+  2. per node: subnet lease, backend join (the node's cross-node data plane);
+  3. per pair of nodes: backend add_peer (routes to the other node's pods);
+  4. per node: the CNI config the backend gives, written where a user can read it;
+  5. per pod: its node's kubelet runs it (netns, CNI ADD, containers);
+  6. ready: every pod answers from its gateway and across nodes at steady-state latency.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mininet.link import Link
+
+from kemu.backend import Backend, PodNetwork, get_backend
+from kemu.cni import NetworkConfigList, find_cni_path
+from kemu.errors import KemuError, NotReadyError
+from kemu.ipam import Lease, SubnetLeaseStore, underlay_addresses
+from kemu.kubelet import Kubelet, Pod
+from kemu.node import K8sNode, KemuNet, ShapedLink, UnderlaySwitch
+from kemu.registry import lookup
+from kemu.scenario import Endpoint, Scenario
+from kemu.state import RunState
+
+UNDERLAY_MTU = 1500
+READY_RTT_MS = 20.0  # frames held for ARP come back after ~200-1000 ms; steady state is <1 ms
+_RTT = re.compile(r"time=([0-9.]+) ms")
+
+
+class Cluster:
+    def __init__(self, scenario: Scenario, state: RunState,
+                 log: Callable[[str], None] = lambda message: None):
+        self.scenario = scenario
+        self.state = state
+        self.log = log
+        spec = scenario.cluster
+        backend_cls = get_backend(spec.cni_plugin)
+        self.backend: Backend = backend_cls(
+            PodNetwork(spec.pod_cidr, UNDERLAY_MTU, state.dir), spec.cni_options)
+        self.leases = SubnetLeaseStore(spec.pod_cidr, backend_cls.subnet_len)
+        self.net: KemuNet | None = None
+        self.nodes: dict[str, K8sNode] = {}
+        self.kubelets: dict[str, Kubelet] = {}
+        self.pods: dict[str, Pod] = {}
+        self._joined: list[str] = []
+
+    # -- build -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        started = time.monotonic()
+        self._build_underlay()
+        self.backend.start()
+        for name, node in self.nodes.items():
+            lease = self.leases.acquire(name, node_address(node))
+            self._joined.append(name)
+            self.backend.join(node, lease)
+        for name, node in self.nodes.items():
+            for peer in self.leases.leases():
+                if peer.node != name:
+                    self.backend.add_peer(node, peer)
+        cni_path = find_cni_path()
+        for name, node in self.nodes.items():
+            conf = NetworkConfigList(self.backend.cni_config(node, self.leases.get(name)),
+                                     cni_path)
+            conf.write(self.state.dir / "nodes" / name / "net.d",
+                       f"10-{self.backend.name}.conflist")
+            self.kubelets[name] = Kubelet(node, conf, self.state)
+        self.log(f"{len(self.nodes)} nodes up with {self.backend.name}")
+        for spec in self.scenario.pods:
+            self.pods[spec.key] = self.kubelets[self.scenario.placement[spec.key]].run_pod(spec)
+        for pod in self.pods.values():
+            self.kubelets[pod.node.name].wait_running(pod)
+        self.wait_ready()
+        self.log(f"{len(self.pods)} pods ready in {time.monotonic() - started:.1f} s")
+
+    def _build_underlay(self) -> None:
+        topo_spec = self.scenario.topology
+        names = [n.name for n in self.scenario.cluster.nodes]
+        addresses = underlay_addresses(topo_spec.underlay_cidr, len(names))
+        link: dict[str, Any] = {}
+        if topo_spec.link.bw_mbit:
+            link = {"cls": ShapedLink, "bw": topo_spec.link.bw_mbit}
+        topo_cls = lookup("kemu.topologies", topo_spec.name, "topology")
+        topo = topo_cls(nodes=[(n, str(a)) for n, a in zip(names, addresses, strict=True)],
+                        link=link)
+        self.net = KemuNet(topo=topo, host=K8sNode, switch=UnderlaySwitch, link=Link,
+                           controller=None, build=False, autoSetMacs=False)
+        try:
+            self.net.build()
+        finally:
+            # Mininet starts each host's and switch's shell while building; record them even
+            # when the build fails halfway, so nothing escapes teardown or `kemu clean`.
+            for node in (*self.net.hosts, *self.net.switches):
+                if node.shell and node.pid:
+                    self.state.record_process(node.pid, f"mininet {node.name}")
+        self.net.start()
+        self.nodes = {h.name: h for h in self.net.hosts}
+
+    def wait_ready(self, timeout: float = 20.0) -> None:
+        """Ready means answering at steady-state latency: right after start, frames wait in
+        ARP queues for up to a second, and a measurement then would measure that."""
+        probes: list[tuple[list[str], str, str]] = []
+        for pod in self.pods.values():
+            gateways = [ip.get("gateway") for ip in pod.cni_result.get("ips", [])]
+            for gateway in filter(None, gateways):
+                probes.append((self.exec_prefix(pod), gateway, f"pod {pod.spec.key}"))
+        first_pod_on: dict[str, Pod] = {}
+        for pod in self.pods.values():
+            first_pod_on.setdefault(pod.node.name, pod)
+        for a in first_pod_on.values():
+            for b in first_pod_on.values():
+                if a is not b:
+                    probes.append((self.exec_prefix(a), b.ip, f"pod {a.spec.key}"))
+        if not probes:
+            return
+        deadline = time.monotonic() + timeout
+        with ThreadPoolExecutor(max_workers=min(16, len(probes))) as pool:
+            failures = [f for f in pool.map(lambda p: _wait_steady(*p, deadline), probes) if f]
+        if failures:
+            raise NotReadyError("the pod network did not come up:\n  " + "\n  ".join(failures))
+
+    # -- use ---------------------------------------------------------------------------------
+
+    def exec_prefix(self, where: Pod | K8sNode) -> list[str]:
+        """argv prefix that runs a command inside a pod's or a node's network namespace."""
+        if isinstance(where, Pod):
+            return ["ip", "netns", "exec", where.netns]
+        return ["nsenter", f"--net={where.netns_path}", "--"]
+
+    def resolve(self, endpoint: Endpoint) -> tuple[list[str], str]:
+        """(argv prefix to run commands there, its IP) for a measurement endpoint."""
+        if endpoint.pod:
+            pod = self.pods[endpoint.pod]
+            return self.exec_prefix(pod), pod.ip
+        node = self.nodes[endpoint.node]
+        return self.exec_prefix(node), str(node_address(node))
+
+    def describe(self) -> dict[str, Any]:
+        """The cluster as built, for results.json and `kemu status`."""
+        return {
+            "cni": self.backend.name,
+            "mtu": self.backend.mtu,
+            "nodes": [{"name": lease.node, "underlay_ip": str(lease.public_ip),
+                       "pod_subnet": str(lease.subnet), **_public(lease)}
+                      for lease in self.leases.leases()],
+            "pods": [{"name": p.spec.name, "namespace": p.spec.namespace, "node": p.node.name,
+                      "ip": p.ip} for p in self.pods.values()],
+        }
+
+    # -- teardown ----------------------------------------------------------------------------
+
+    def stop(self) -> list[str]:
+        """Tear down whatever was built, in reverse. Returns the errors met (it goes on past
+        them: a failed step must not leave the rest behind)."""
+        errors: list[str] = []
+
+        def attempt(what: str, step: Callable[[], object]) -> None:
+            try:
+                step()
+            except (KemuError, OSError, subprocess.SubprocessError) as e:
+                errors.append(f"{what}: {e}")
+
+        for kubelet in self.kubelets.values():
+            for pod in list(kubelet.pods.values()):
+                attempt(f"pod {pod.spec.key}", lambda p=pod, k=kubelet: k.kill_pod(p))
+        for name in reversed(self._joined):
+            lease = self.leases.get(name)
+            attempt(f"node {name}", lambda n=self.nodes[name], le=lease: self.backend.leave(n, le))
+            self.leases.release(name)
+        self._joined.clear()
+        attempt("backend", self.backend.stop)
+        if self.net is not None:
+            attempt("mininet", self.net.stop)
+            for node in (*self.net.hosts, *self.net.switches):
+                self.state.forget_process(node.pid)
+            self.net = None
+        return errors
+
+
+def node_address(node: K8sNode) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(node.IP())
+
+
+def _public(lease: Lease) -> dict[str, Any]:
+    return {"backend_data": lease.backend_data} if lease.backend_data else {}
+
+
+def _wait_steady(prefix: list[str], target: str, label: str, deadline: float) -> str:
+    """Ping until one reply comes at steady-state latency; '' when it did, else the failure."""
+    last = "no reply"
+    while time.monotonic() < deadline:
+        out = subprocess.run([*prefix, "ping", "-n", "-c", "1", "-W", "1", target],
+                             capture_output=True, text=True)
+        match = _RTT.search(out.stdout)
+        if match and float(match.group(1)) < READY_RTT_MS:
+            return ""
+        last = f"rtt {match.group(1)} ms" if match else (out.stderr.strip() or "no reply")
+        time.sleep(0.05)
+    return f"{label} → {target}: {last}"

@@ -1,0 +1,104 @@
+"""What this machine can do, and what kemu does about each thing it cannot.
+
+Kernel features are probed for real, inside a throwaway network namespace (`unshare --net`),
+so the probe changes nothing on the host and answers for this kernel, not for its config file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kemu.cni import CNI_PATHS
+
+CNI_PLUGINS_NEEDED = ("bridge", "host-local", "loopback", "ptp", "portmap")
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    ok: bool
+    detail: str
+    if_missing: str  # what kemu does without it
+    required: bool = False  # kemu cannot run at all without it
+
+
+def _in_scratch_netns(script: str) -> bool:
+    proc = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True,
+                          text=True, timeout=10)
+    return proc.returncode == 0
+
+
+def _module_available(name: str) -> bool:
+    if Path(f"/sys/module/{name}").exists():
+        return True
+    modprobe = shutil.which("modprobe")
+    return bool(modprobe) and subprocess.run([modprobe, "-n", "-q", name],
+                                             capture_output=True).returncode == 0
+
+
+def _program(name: str, package: str, if_missing: str, required: bool = False) -> Capability:
+    path = shutil.which(name)
+    return Capability(name, bool(path), path or f"not found (Debian package {package})",
+                      if_missing, required)
+
+
+def check() -> list[Capability]:
+    caps = [
+        Capability("root", os.geteuid() == 0, "running as root" if os.geteuid() == 0
+                   else "not root", "kemu needs root to create namespaces", required=True),
+        _program("mnexec", "mininet", "cannot build nodes", required=True),
+        _program("nsenter", "util-linux", "cannot enter nodes", required=True),
+        _program("brctl", "bridge-utils", "cannot build the underlay", required=True),
+        _program("tc", "iproute2", "no link shaping", required=True),
+    ]
+    cni_dir = next((p for p in CNI_PATHS if Path(p, "bridge").exists()), None)
+    missing = [p for p in CNI_PLUGINS_NEEDED if not cni_dir or not Path(cni_dir, p).exists()]
+    caps.append(Capability(
+        "cni-plugins", not missing,
+        f"{cni_dir}: {', '.join(CNI_PLUGINS_NEEDED)}" if not missing
+        else f"missing {', '.join(missing)} (Debian package containernetworking-plugins)",
+        "pods cannot be attached", required=True))
+    caps += [
+        Capability("vxlan", _in_scratch_netns(
+            "ip link add vx0 type vxlan id 1 dstport 8472"), "kernel VXLAN devices",
+            "flannel-vxlan cannot run"),
+        Capability("tun", _in_scratch_netns("ip tuntap add tun0 mode tun"), "TUN devices",
+                   "flannel-udp cannot run"),
+        Capability("tbf", _in_scratch_netns(
+            "tc qdisc add dev lo root tbf rate 1mbit burst 10k latency 10ms"),
+            "token-bucket rate limiting (link bandwidth)", "link bandwidth is not limited"),
+        Capability("sch_netem", _in_scratch_netns(
+            "tc qdisc add dev lo root netem delay 1ms"), "tc netem (link delay, jitter, loss)",
+            "link delay/loss cannot be emulated yet: scenarios asking for them are refused "
+            "(a netem-free fallback is planned)"),
+        Capability("openvswitch-module", _module_available("openvswitch"),
+                   "Open vSwitch kernel datapath",
+                   "OVS switches use the userspace datapath (slower)"),
+        Capability("ipvs", _module_available("ip_vs"), "IPVS (kube-proxy ipvs mode)",
+                   "kube-proxy runs in iptables mode"),
+        _program("iperf3", "iperf3", "iperf3 measurements are refused"),
+        _program("ping", "iputils-ping", "ping measurements are refused"),
+        _program("tcpdump", "tcpdump", "no packet captures"),
+        _program("bird", "bird2", "calico-bgp cannot run"),
+        _ovs_running(),
+    ]
+    return caps
+
+
+def _ovs_running() -> Capability:
+    if not shutil.which("ovs-vsctl"):
+        return Capability("ovs", False, "not installed (openvswitch-switch)",
+                          "no OpenFlow edge switch")
+    ok = subprocess.run(["ovs-vsctl", "--timeout=3", "show"],
+                        capture_output=True).returncode == 0
+    return Capability("ovs", ok, "ovs-vswitchd answers" if ok else "installed, not running "
+                      "(start: /usr/share/openvswitch/scripts/ovs-ctl start)",
+                      "no OpenFlow edge switch")
+
+
+def as_dict(caps: list[Capability]) -> dict[str, dict[str, object]]:
+    return {c.name: {k: v for k, v in asdict(c).items() if k != "name"} for c in caps}

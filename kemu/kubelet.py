@@ -1,0 +1,172 @@
+"""The kubelet of one node: runs pods as a container runtime and kubelet would.
+
+A pod is a network namespace (what the pause container holds in Kubernetes), attached to the
+cluster network by the node's CNI config; its containers are host programs started inside that
+namespace, so they share the pod's IP and reach each other on localhost. As containerd does,
+the runtime brings up `lo` with the `loopback` plugin and `eth0` with the node's network config.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kemu.cni import Attachment, NetworkConfigList, pod_ips
+from kemu.errors import KemuError, NotReadyError
+from kemu.node import K8sNode
+from kemu.objects import PodSpec
+from kemu.state import RunState, delete_netns
+from kemu.workloads import container_argv
+
+LOOPBACK_CONF = {"cniVersion": "1.0.0", "name": "cni-loopback",
+                 "plugins": [{"type": "loopback"}]}
+
+
+@dataclass
+class Pod:
+    """A running pod."""
+
+    spec: PodSpec
+    node: K8sNode
+    netns: str
+    ip: str = ""
+    cni_result: dict[str, Any] = field(default_factory=dict)
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def netns_path(self) -> str:
+        return f"/run/netns/{self.netns}"
+
+    def exec(self, *argv: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
+        """Run a command inside the pod (like `kubectl exec`), returning its result."""
+        return subprocess.run(["ip", "netns", "exec", self.netns, *argv], capture_output=True,
+                              text=True, timeout=timeout)
+
+    def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        return subprocess.Popen(["ip", "netns", "exec", self.netns, *argv], **kwargs)
+
+    def listening(self, port: int) -> bool:
+        """Is a TCP socket listening on `port` in the pod? (Read through a process in it.)"""
+        for proc in self.processes:
+            for table in ("tcp", "tcp6"):
+                try:
+                    lines = Path(f"/proc/{proc.pid}/net/{table}").read_text().splitlines()[1:]
+                except OSError:
+                    continue
+                for line in lines:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        return False
+
+
+class Kubelet:
+    def __init__(self, node: K8sNode, network: NetworkConfigList, state: RunState):
+        self.node = node
+        self.network = network
+        self.loopback = NetworkConfigList(LOOPBACK_CONF, network.cni_path)
+        self.state = state
+        self.pods: dict[str, Pod] = {}
+
+    def run_pod(self, spec: PodSpec) -> Pod:
+        """Sandbox, network, containers — as RunPodSandbox + CreateContainer + StartContainer.
+        On failure the pod is torn down again before the error propagates."""
+        netns = self.state.netns_name(spec.namespace, spec.name)
+        self.state.record_netns(netns)  # recorded first: a crash right after still cleans up
+        subprocess.run(["ip", "netns", "add", netns], check=True, capture_output=True)
+        pod = Pod(spec, self.node, netns)
+        self.pods[spec.key] = pod
+        try:
+            self.loopback.add(self.node, self._attachment(pod, "lo"))
+            pod.cni_result = self.network.add(self.node, self._attachment(pod))
+            ips = pod_ips(pod.cni_result)
+            if not ips:
+                raise KemuError(f"CNI gave pod {spec.key} no address")
+            pod.ip = ips[0]
+            for container in spec.containers:
+                self._start_container(pod, container.name, container_argv(container),
+                                      dict(container.env))
+        except BaseException:
+            self.kill_pod(pod)
+            raise
+        return pod
+
+    def _attachment(self, pod: Pod, ifname: str = "eth0") -> Attachment:
+        return Attachment(container_id=pod.netns, netns=pod.netns_path, ifname=ifname)
+
+    def _start_container(self, pod: Pod, name: str, argv: list[str], env: dict[str, str]) -> None:
+        log_dir = self.state.dir / "pods" / f"{pod.spec.namespace}_{pod.spec.name}"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        environment = {**os.environ, "HOSTNAME": pod.spec.name, "POD_NAME": pod.spec.name,
+                       "POD_NAMESPACE": pod.spec.namespace, "POD_IP": pod.ip,
+                       "NODE_NAME": self.node.name, **env}
+        with open(log_dir / f"{name}.log", "wb") as log:
+            try:
+                proc = pod.popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                 stderr=subprocess.STDOUT, env=environment,
+                                 start_new_session=True)
+            except OSError as e:
+                raise KemuError(f"pod {pod.spec.key}: container {name}: cannot start "
+                                f"{argv[0]}: {e.strerror}") from None
+        self.state.record_process(proc.pid, f"pod {pod.spec.key} container {name}")
+        pod.processes.append(proc)
+
+    def wait_running(self, pod: Pod, timeout: float = 10.0) -> None:
+        """Wait until every container is alive and every declared TCP port listens."""
+        ports = [p.container_port for c in pod.spec.containers for p in c.ports
+                 if p.protocol == "TCP"]
+        deadline = time.monotonic() + timeout
+        while True:
+            for container, proc in zip(pod.spec.containers, pod.processes, strict=True):
+                if proc.poll() is not None:
+                    raise NotReadyError(f"pod {pod.spec.key}: container {container.name} exited "
+                                        f"with code {proc.returncode} (log: {self.state.dir}/pods)")
+            if all(pod.listening(port) for port in ports):
+                return
+            if time.monotonic() > deadline:
+                raise NotReadyError(f"pod {pod.spec.key}: ports {ports} not listening after "
+                                    f"{timeout:.0f} s")
+            time.sleep(0.02)
+
+    def kill_pod(self, pod: Pod) -> None:
+        """StopPodSandbox + RemovePodSandbox: containers, CNI DEL (even after a failed ADD),
+        namespace. Tolerates whatever part is already gone."""
+        for proc in pod.processes:
+            _stop_process(proc)
+            self.state.forget_process(proc.pid)
+        pod.processes.clear()
+        errors = []
+        for conf, ifname in ((self.network, "eth0"), (self.loopback, "lo")):
+            try:
+                conf.delete(self.node, self._attachment(pod, ifname), pod.cni_result or None)
+            except KemuError as e:
+                errors.append(e)
+        delete_netns(pod.netns)
+        self.state.forget_netns(pod.netns)
+        self.pods.pop(pod.spec.key, None)
+        if errors:
+            raise errors[0]
+
+
+def _stop_process(proc: subprocess.Popen[Any], grace: float = 1.0) -> None:
+    if proc.poll() is not None:
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -1,0 +1,165 @@
+"""Measurements: ping and iperf3 between pods or nodes.
+
+Each measurement type is a pair of pure functions — the command to run and the parser of its
+output (unit-tested on captured output) — plus a runner that executes them in the right
+namespaces. Samples go to the `record` callback as soon as they exist, so an interrupted run
+keeps everything measured so far.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kemu.errors import KemuError
+
+if TYPE_CHECKING:
+    from kemu.cluster import Cluster
+    from kemu.scenario import MeasurementSpec
+
+IPERF3_PORT = 5399  # kemu's own measurement port, away from a workload's iperf3 on 5201
+
+Sample = dict[str, Any]
+
+# -- ping ----------------------------------------------------------------------------------
+
+_PING_REPLY = re.compile(r"icmp_seq=(\d+) ttl=\d+ time=([0-9.]+) ms")
+_PING_COUNTS = re.compile(r"(\d+) packets transmitted, (\d+) received")
+
+
+def ping_command(target: str, params: dict[str, Any]) -> list[str]:
+    return ["ping", "-n", "-c", str(params["count"]), "-i", str(params["interval"]),
+            "-s", str(params["size"]), "-W", "2", target]
+
+
+def parse_ping(output: str) -> Sample:
+    """→ {sent, received, rtts_ms: [...]} from iputils ping output."""
+    counts = _PING_COUNTS.search(output)
+    if not counts:
+        raise KemuError(f"cannot read ping output: {output.strip()[-200:]!r}")
+    rtts = [float(m.group(2)) for m in _PING_REPLY.finditer(output)]
+    return {"sent": int(counts.group(1)), "received": int(counts.group(2)), "rtts_ms": rtts}
+
+
+def summarize_ping(samples: list[Sample]) -> dict[str, Any]:
+    rtts = [r for s in samples for r in s["rtts_ms"]]
+    sent = sum(s["sent"] for s in samples)
+    received = sum(s["received"] for s in samples)
+    summary: dict[str, Any] = {
+        "loss_pct": round(100.0 * (sent - received) / sent, 2) if sent else None,
+        "sent": sent, "received": received,
+    }
+    if rtts:
+        summary.update(rtt_min_ms=min(rtts), rtt_avg_ms=round(statistics.fmean(rtts), 3),
+                       rtt_max_ms=max(rtts), rtt_p50_ms=round(statistics.median(rtts), 3),
+                       rtt_stdev_ms=round(statistics.pstdev(rtts), 3))
+    return summary
+
+
+# -- iperf3 --------------------------------------------------------------------------------
+
+def iperf3_server_command(port: int = IPERF3_PORT) -> list[str]:
+    return ["iperf3", "--server", "--one-off", "--port", str(port), "--forceflush"]
+
+
+def iperf3_client_command(target: str, params: dict[str, Any],
+                          port: int = IPERF3_PORT) -> list[str]:
+    cmd = ["iperf3", "--client", target, "--port", str(port), "--json",
+           "--time", str(params["duration"]), "--parallel", str(params["parallel"])]
+    if params["reverse"]:
+        cmd.append("--reverse")
+    if params["protocol"] == "udp":
+        cmd += ["--udp", "--bitrate", str(params["bitrate"] or "1G")]
+    return cmd
+
+
+def parse_iperf3(output: str) -> Sample:
+    """→ {throughput_mbps, retransmits, intervals_mbps: [...], (udp) jitter_ms, lost_pct}."""
+    try:
+        doc = json.loads(output)
+    except ValueError:
+        raise KemuError(f"cannot read iperf3 output: {output.strip()[-200:]!r}") from None
+    if "error" in doc:
+        raise KemuError(f"iperf3: {doc['error']}")
+    end = doc["end"]
+    intervals = [round(i["sum"]["bits_per_second"] / 1e6, 2) for i in doc.get("intervals", [])]
+    if "sum_received" in end:  # TCP: what arrived is the throughput
+        sample = {"throughput_mbps": round(end["sum_received"]["bits_per_second"] / 1e6, 2),
+                  "retransmits": end["sum_sent"].get("retransmits", 0)}
+    else:  # UDP
+        total = end["sum"]
+        sample = {"throughput_mbps": round(total["bits_per_second"] / 1e6, 2),
+                  "jitter_ms": total.get("jitter_ms"), "lost_pct": total.get("lost_percent")}
+    sample["intervals_mbps"] = intervals
+    return sample
+
+
+def summarize_iperf3(samples: list[Sample]) -> dict[str, Any]:
+    rates = [s["throughput_mbps"] for s in samples]
+    if not rates:
+        return {}
+    summary: dict[str, Any] = {
+        "throughput_mbps": round(statistics.median(rates), 2),
+        "throughput_mbps_mean": round(statistics.fmean(rates), 2),
+        "throughput_mbps_stdev": round(statistics.pstdev(rates), 2),
+    }
+    if "retransmits" in samples[0]:
+        summary["retransmits"] = sum(s["retransmits"] for s in samples)
+    else:
+        summary["jitter_ms"] = round(statistics.fmean(s["jitter_ms"] for s in samples), 4)
+        summary["lost_pct"] = round(statistics.fmean(s["lost_pct"] for s in samples), 3)
+    return summary
+
+
+# -- running -------------------------------------------------------------------------------
+
+SUMMARIZERS: dict[str, Callable[[list[Sample]], dict[str, Any]]] = {
+    "ping": summarize_ping, "iperf3": summarize_iperf3,
+}
+
+
+def run_measurement(cluster: Cluster, spec: MeasurementSpec,
+                    record: Callable[[Sample], None]) -> None:
+    """Run every repeat of `spec`, handing each sample to `record` as it completes."""
+    source, _ = cluster.resolve(spec.source)
+    target, target_ip = cluster.resolve(spec.target)
+    for repeat in range(spec.params["repeat"]):
+        started = time.time()
+        if spec.type == "ping":
+            sample = _run_ping(source, target_ip, spec.params)
+        else:
+            sample = _run_iperf3(source, target, target_ip, spec.params)
+        record({"repeat": repeat, "started_at": started, **sample})
+
+
+def _run_ping(source: list[str], target_ip: str, params: dict[str, Any]) -> Sample:
+    timeout = params["count"] * params["interval"] + 10
+    proc = subprocess.run([*source, *ping_command(target_ip, params)], capture_output=True,
+                          text=True, timeout=timeout)
+    return parse_ping(proc.stdout + proc.stderr)
+
+
+def _run_iperf3(source: list[str], target: list[str], target_ip: str,
+                params: dict[str, Any]) -> Sample:
+    server = subprocess.Popen([*target, *iperf3_server_command()], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        assert server.stdout is not None
+        banner = ""
+        while "listening" not in banner.lower():  # "Server listening on …" once bound
+            line = server.stdout.readline()
+            if not line:
+                raise KemuError(f"iperf3 server did not start: {banner.strip()}")
+            banner += line
+        proc = subprocess.run([*source, *iperf3_client_command(target_ip, params)],
+                              capture_output=True, text=True,
+                              timeout=params["duration"] + 30)
+        return parse_iperf3(proc.stdout)
+    finally:
+        server.kill()
+        server.wait()

@@ -1,0 +1,158 @@
+"""What a kemu run created, on disk, so that it can always be removed — and nothing else.
+
+Each run owns /run/kemu/<run id>/ (a tmpfs: it does not outlive a reboot, nor do namespaces)
+and records there, before or as it creates them, every named network namespace and every
+process it starts (pid plus the kernel's start time, so a recycled pid is never killed).
+`kemu clean` works from these records alone, even when the scenario file is gone or the run
+was killed with SIGKILL. Devices live inside the namespaces, so they go with them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+RUN_ROOT = Path(os.environ.get("KEMU_RUN_ROOT", "/run/kemu"))
+NETNS_PREFIX = "kemu-"
+
+
+def process_start_time(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+@dataclass
+class RunState:
+    run_id: str
+    dir: Path
+    data: dict[str, Any]
+
+    @classmethod
+    def create(cls, scenario: str) -> RunState:
+        run_id = secrets.token_hex(3)
+        run_dir = RUN_ROOT / run_id
+        run_dir.mkdir(parents=True, mode=0o755)
+        state = cls(run_id, run_dir, {
+            "run_id": run_id, "scenario": scenario, "owner_pid": os.getpid(),
+            "created": time.time(), "netns": [], "processes": [],
+        })
+        state.save()
+        return state
+
+    @classmethod
+    def load(cls, run_dir: Path) -> RunState:
+        data = json.loads((run_dir / "state.json").read_text())
+        return cls(data["run_id"], run_dir, data)
+
+    def save(self) -> None:
+        tmp = self.dir / "state.json.tmp"
+        tmp.write_text(json.dumps(self.data, indent=1))
+        tmp.replace(self.dir / "state.json")
+
+    def netns_name(self, *parts: str) -> str:
+        """A namespace name this run owns: kemu-<run id>-<parts…>."""
+        return "-".join((NETNS_PREFIX + self.run_id, *parts))
+
+    def record_netns(self, name: str) -> None:
+        self.data["netns"].append(name)
+        self.save()
+
+    def forget_netns(self, name: str) -> None:
+        if name in self.data["netns"]:
+            self.data["netns"].remove(name)
+            self.save()
+
+    def record_process(self, pid: int, what: str) -> None:
+        self.data["processes"].append({"pid": pid, "start": process_start_time(pid),
+                                       "what": what})
+        self.save()
+
+    def forget_process(self, pid: int) -> None:
+        self.data["processes"] = [p for p in self.data["processes"] if p["pid"] != pid]
+        self.save()
+
+    def owner_alive(self) -> bool:
+        pid = self.data.get("owner_pid")
+        return bool(pid) and pid != os.getpid() and Path(f"/proc/{pid}").exists()
+
+    def remove(self) -> list[str]:
+        """Remove everything recorded: processes, namespaces, then the run directory.
+        Returns what was removed, for the user."""
+        removed = []
+        for proc in reversed(self.data["processes"]):
+            if kill_recorded(proc["pid"], proc["start"]):
+                removed.append(f"process {proc['pid']} ({proc['what']})")
+        for name in reversed(self.data["netns"]):
+            if delete_netns(name):
+                removed.append(f"netns {name}")
+        shutil.rmtree(self.dir, ignore_errors=True)
+        removed.append(f"run directory {self.dir}")
+        return removed
+
+
+def kill_recorded(pid: int, start: int | None, timeout: float = 2.0) -> bool:
+    """SIGTERM, then SIGKILL, the process recorded as (pid, start) — only if it is still that
+    same process."""
+    if start is None or process_start_time(pid) != start:
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process_start_time(pid) != start:
+                return True
+            _reap(pid)
+            time.sleep(0.02)
+    return process_start_time(pid) != start
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def delete_netns(name: str) -> bool:
+    if not (Path("/run/netns") / name).exists():
+        return False
+    result = subprocess.run(["ip", "netns", "delete", name], capture_output=True, text=True)
+    return result.returncode == 0
+
+
+def recorded_runs() -> list[RunState]:
+    runs = []
+    if RUN_ROOT.is_dir():
+        for run_dir in sorted(RUN_ROOT.iterdir()):
+            try:
+                runs.append(RunState.load(run_dir))
+            except (OSError, ValueError, KeyError):
+                continue
+    return runs
+
+
+def clean(include_live: bool = False) -> list[str]:
+    """Remove what every recorded kemu run left behind. Runs whose kemu process is still alive
+    are skipped unless `include_live`, so `kemu clean` never pulls a cluster from under a run."""
+    removed = []
+    for run in recorded_runs():
+        if run.owner_alive() and not include_live:
+            continue
+        removed += run.remove()
+    return removed

@@ -1,0 +1,122 @@
+"""flannel's VXLAN backend, programmed the way flanneld programs it.
+
+Per node: a kernel VXLAN device `flannel.<VNI>` (VNI 1, UDP 8472 — the Linux default port, not
+IANA's 4789), `nolearning`, bound to the underlay interface, holding the address `<subnet>.0/32`,
+MTU = underlay MTU - 50. Its MAC (the VTEP MAC) is published in the node's lease.
+Per remote node, in flanneld's order (ARP, then FDB, then route, so the route never points at
+an unresolvable next hop):
+    ip neigh replace <peer subnet>.0 lladdr <peer VTEP MAC> dev flannel.1 nud permanent
+    bridge fdb replace <peer VTEP MAC> dev flannel.1 dst <peer underlay IP> self permanent
+    ip route replace <peer subnet> via <peer subnet>.0 dev flannel.1 onlink
+Pods attach through the `bridge` plugin to `cni0` with host-local IPAM over the node's subnet,
+as flannel's CNI plugin delegates it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from kemu.backend import Backend
+from kemu.ipam import Lease
+from kemu.node import UNDERLAY_INTF, K8sNode
+
+VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8
+
+
+def vtep_mac(node_name: str) -> str:
+    """A stable, locally administered unicast MAC per node (flanneld picks one at random and
+    keeps it; determinism makes runs comparable)."""
+    digest = hashlib.sha256(node_name.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x0E, *digest[:5]))
+
+
+class FlannelVXLAN(Backend):
+    name = "flannel-vxlan"
+    description = "flannel VXLAN: kernel VXLAN device flannel.1 (VNI 1, UDP 8472), cni0 bridge"
+    encap_overhead = VXLAN_OVERHEAD
+
+    OPTIONS = {"vni": 1, "port": 8472}
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any]) -> list[str]:
+        problems = [f"unknown option {key!r} (flannel-vxlan takes: {', '.join(cls.OPTIONS)})"
+                    for key in options if key not in cls.OPTIONS]
+        vni = options.get("vni", 1)
+        if not isinstance(vni, int) or not 0 < vni < 2**24:
+            problems.append(f"vni must be 1..16777215, got {vni!r}")
+        port = options.get("port", 8472)
+        if not isinstance(port, int) or not 0 < port < 65536:
+            problems.append(f"port must be 1..65535, got {port!r}")
+        return problems
+
+    @property
+    def vni(self) -> int:
+        return int(self.options.get("vni", self.OPTIONS["vni"]))
+
+    @property
+    def port(self) -> int:
+        return int(self.options.get("port", self.OPTIONS["port"]))
+
+    @property
+    def device(self) -> str:
+        return f"flannel.{self.vni}"
+
+    def join(self, node: K8sNode, lease: Lease) -> None:
+        mac = vtep_mac(node.name)
+        dev = self.device
+        node.ip_batch([
+            f"link add {dev} address {mac} type vxlan id {self.vni} local {lease.public_ip} "
+            f"dev {UNDERLAY_INTF} dstport {self.port} nolearning",
+            f"link set {dev} mtu {self.mtu}",
+            f"address add {lease.subnet.network_address}/32 dev {dev}",
+            f"link set {dev} up",
+        ])
+        lease.backend_data = {"VtepMAC": mac}
+
+    def add_peer(self, node: K8sNode, peer: Lease) -> None:
+        gateway = peer.subnet.network_address
+        mac = peer.backend_data["VtepMAC"]
+        node.run("ip", "neigh", "replace", str(gateway), "lladdr", mac, "dev", self.device,
+                 "nud", "permanent")
+        node.run("bridge", "fdb", "replace", mac, "dev", self.device, "dst",
+                 str(peer.public_ip), "self", "permanent")
+        node.run("ip", "route", "replace", str(peer.subnet), "via", str(gateway),
+                 "dev", self.device, "onlink")
+
+    def remove_peer(self, node: K8sNode, peer: Lease) -> None:
+        gateway = peer.subnet.network_address
+        mac = peer.backend_data.get("VtepMAC", "")
+        node.ip_batch([f"route del {peer.subnet} via {gateway} dev {self.device} onlink",
+                       f"neigh del {gateway} dev {self.device}"], force=True)
+        if mac:
+            node.run("bridge", "fdb", "del", mac, "dev", self.device, "dst",
+                     str(peer.public_ip), "self", check=False)
+
+    def cni_config(self, node: K8sNode, lease: Lease) -> dict[str, Any]:
+        return {
+            "cniVersion": "1.0.0",
+            "name": "cbr0",
+            "plugins": [{
+                "type": "bridge",
+                "bridge": "cni0",
+                "mtu": self.mtu,
+                "hairpinMode": True,
+                "isDefaultGateway": True,
+                "ipMasq": False,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": str(lease.subnet)}]],
+                    "routes": [{"dst": str(self.network.cluster_cidr)}],
+                    "dataDir": str(self.network.run_dir / "nodes" / node.name / "ipam"),
+                },
+            }],
+        }
+
+    def node_state(self, node: K8sNode) -> dict[str, Any]:
+        return {
+            "device": self.device,
+            "vtep_mac": vtep_mac(node.name),
+            "routes": node.run("ip", "-o", "route", "show", "dev", self.device).splitlines(),
+            "fdb": node.run("bridge", "fdb", "show", "dev", self.device).splitlines(),
+        }
