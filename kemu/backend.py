@@ -103,4 +103,4 @@ def available_backends() -> dict[str, type[Backend]]:
 
 
 def get_backend(name: str) -> type[Backend]:
-    return lookup(ENTRY_POINT_GROUP, name, "CNI backend")  # type: ignore[no-any-return]
+    return lookup(ENTRY_POINT_GROUP, name, "CNI backend")

@@ -18,7 +18,8 @@ from kemu.scenario import Scenario, load_scenario
 
 EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
 
-console = Console(stderr=True, highlight=False)
+# soft_wrap: messages stay one line each (greppable), whatever the terminal width.
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False)
 
 

@@ -17,6 +17,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from mininet.link import Link
@@ -124,7 +125,9 @@ class Cluster:
             return
         deadline = time.monotonic() + timeout
         with ThreadPoolExecutor(max_workers=min(16, len(probes))) as pool:
-            failures = [f for f in pool.map(lambda p: _wait_steady(*p, deadline), probes) if f]
+            waits = [pool.submit(_wait_steady, prefix, target, label, deadline)
+                     for prefix, target, label in probes]
+            failures = [f for f in (w.result() for w in waits) if f]
         if failures:
             raise NotReadyError("the pod network did not come up:\n  " + "\n  ".join(failures))
 
@@ -171,10 +174,10 @@ class Cluster:
 
         for kubelet in self.kubelets.values():
             for pod in list(kubelet.pods.values()):
-                attempt(f"pod {pod.spec.key}", lambda p=pod, k=kubelet: k.kill_pod(p))
+                attempt(f"pod {pod.spec.key}", partial(kubelet.kill_pod, pod))
         for name in reversed(self._joined):
             lease = self.leases.get(name)
-            attempt(f"node {name}", lambda n=self.nodes[name], le=lease: self.backend.leave(n, le))
+            attempt(f"node {name}", partial(self.backend.leave, self.nodes[name], lease))
             self.leases.release(name)
         self._joined.clear()
         attempt("backend", self.backend.stop)

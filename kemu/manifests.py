@@ -9,7 +9,7 @@ warning naming them; fields kemu does not know are errors, never silently ignore
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kemu.errors import Problem
@@ -161,17 +161,12 @@ def _parse_deployment(doc: dict[str, Any], check: _Checker) -> None:
     if match_labels and any(tlabels.get(k) != v for k, v in match_labels.items()):
         check.error("spec.template.metadata.labels",
                     f"selector {match_labels} does not match template labels {tlabels}")
-    if not name:
-        return
-    for i in range(replicas):
+    template_pod = _pod_spec(template.get("spec"), check, "spec.template.spec", name,
+                             namespace, tlabels, owner=f"Deployment/{name}")
+    if template_pod:
         # Deterministic names (web-0, web-1, …) instead of Kubernetes' random hashes, so that
         # scenarios and results can name pods.
-        pod = _pod_spec(template.get("spec"), check, "spec.template.spec", f"{name}-{i}",
-                        namespace, tlabels, owner=f"Deployment/{name}")
-        if pod:
-            check.out.pods.append(pod)
-        if check.out.problems:
-            return  # one replica's problems are every replica's
+        check.out.pods += [replace(template_pod, name=f"{name}-{i}") for i in range(replicas)]
 
 
 def _pod_spec(value: Any, check: _Checker, path: str, name: str, namespace: str,

@@ -38,10 +38,11 @@ def ping_command(target: str, params: dict[str, Any]) -> list[str]:
 
 
 def parse_ping(output: str) -> Sample:
-    """→ {sent, received, rtts_ms: [...]} from iputils ping output."""
+    """→ {sent, received, rtts_ms: [...]} from iputils ping output; a ping that could not
+    send at all (e.g. "Network is unreachable") counts nothing and keeps its error."""
     counts = _PING_COUNTS.search(output)
     if not counts:
-        raise KemuError(f"cannot read ping output: {output.strip()[-200:]!r}")
+        return {"sent": 0, "received": 0, "rtts_ms": [], "error": output.strip()[-200:]}
     rtts = [float(m.group(2)) for m in _PING_REPLY.finditer(output)]
     return {"sent": int(counts.group(1)), "received": int(counts.group(2)), "rtts_ms": rtts}
 
@@ -88,13 +89,12 @@ def parse_iperf3(output: str) -> Sample:
         raise KemuError(f"iperf3: {doc['error']}")
     end = doc["end"]
     intervals = [round(i["sum"]["bits_per_second"] / 1e6, 2) for i in doc.get("intervals", [])]
-    if "sum_received" in end:  # TCP: what arrived is the throughput
-        sample = {"throughput_mbps": round(end["sum_received"]["bits_per_second"] / 1e6, 2),
-                  "retransmits": end["sum_sent"].get("retransmits", 0)}
-    else:  # UDP
-        total = end["sum"]
-        sample = {"throughput_mbps": round(total["bits_per_second"] / 1e6, 2),
-                  "jitter_ms": total.get("jitter_ms"), "lost_pct": total.get("lost_percent")}
+    received = end["sum_received"]  # what arrived is the throughput (TCP and UDP alike)
+    sample: Sample = {"throughput_mbps": round(received["bits_per_second"] / 1e6, 2)}
+    if doc["start"]["test_start"]["protocol"] == "UDP":
+        sample.update(jitter_ms=received.get("jitter_ms"), lost_pct=received.get("lost_percent"))
+    else:
+        sample["retransmits"] = end["sum_sent"].get("retransmits", 0)
     sample["intervals_mbps"] = intervals
     return sample
 

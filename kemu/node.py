@@ -15,10 +15,10 @@ import subprocess
 from collections.abc import Sequence
 
 from mininet.link import TCIntf, TCLink
+from mininet.moduledeps import pathCheck
 from mininet.net import Mininet
 from mininet.node import Host
 from mininet.nodelib import LinuxBridge
-from mininet.moduledeps import pathCheck
 
 from kemu.errors import CommandError
 
@@ -66,7 +66,8 @@ class UnderlaySwitch(LinuxBridge):
     """A Linux bridge in a network namespace of its own (see the module docstring)."""
 
     def __init__(self, name: str, **params):  # noqa: ANN003
-        params.setdefault("inNamespace", True)
+        # Forced, not defaulted: Mininet.addSwitch passes its own inNamespace=False.
+        params["inNamespace"] = True
         super().__init__(name, **params)
 
     @classmethod

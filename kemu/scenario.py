@@ -98,7 +98,7 @@ class Scenario:
 
 def load_schema() -> dict[str, Any]:
     text = resources.files("kemu").joinpath("schemas/scenario.schema.json").read_text()
-    return json.loads(text)  # type: ignore[no-any-return]
+    return json.loads(text)
 
 
 def field_path(parts: Any) -> str:

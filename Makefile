@@ -1,0 +1,31 @@
+# The two commands a user needs: `make demo` and `make test`. Both set up the machine first
+# (idempotent, needs root): see scripts/setup.sh.
+VENV := .venv
+BIN := $(VENV)/bin
+# Pure modules (no kernel state): type-checked strictly.
+PURE := kemu/units.py kemu/ipam.py kemu/objects.py kemu/manifests.py kemu/scheduler.py \
+        kemu/scenario.py kemu/measurements.py kemu/results.py kemu/errors.py
+
+.PHONY: setup demo test lint unit integration clean
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	$(BIN)/kemu run scenarios/quickstart.yaml --out results/quickstart
+
+test: setup lint
+	$(BIN)/pytest -q
+
+unit: setup
+	$(BIN)/pytest -q tests/unit
+
+integration: setup
+	$(BIN)/pytest -q -m integration
+
+lint: setup
+	$(BIN)/ruff check kemu plugins topologies tests
+	$(BIN)/mypy $(PURE)
+
+clean: setup
+	$(BIN)/kemu clean

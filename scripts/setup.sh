@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a Debian 12 / Ubuntu 22.04+ machine for kemu, as root: installs the
+# missing distribution packages, starts Open vSwitch if it is installed but not running, and
+# makes .venv (from the system python3, so that the distribution's mininet imports) with kemu
+# installed in it. Run again at any time: it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "kemu set-up needs root (it installs packages; kemu itself creates namespaces)" >&2
+  exit 1
+fi
+
+mapfile -t wanted < <(grep -v -E '^\s*(#|$)' scripts/debian-packages.txt)
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Open vSwitch: kemu's edge switch needs ovs-vswitchd (the userspace datapath works without
+# the kernel module). Start it only if it is not answering.
+if command -v ovs-vsctl >/dev/null && ! ovs-vsctl --timeout=3 show >/dev/null 2>&1; then
+  /usr/share/openvswitch/scripts/ovs-ctl start --system-id=random >/dev/null 2>&1 \
+    || echo "setup: could not start Open vSwitch (kemu doctor will say what that disables)" >&2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  /usr/bin/python3 -m venv --system-site-packages .venv
+fi
+stamp=.venv/.kemu-installed
+if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+  touch "$stamp"
+fi
