@@ -7,11 +7,15 @@ in /etc/cni/net.d). kemu drives it in this order:
 
     start()                                  once, before any node joins
     join(node, lease)                        per node; may publish data in lease.backend_data
-    add_peer(node, peer_lease)               per (node, other node), after both joined
+    add_peers(node, [peer leases])           per node, with the other nodes that have joined
     cni_config(node, lease)                  per node; kemu writes it and calls the CNI plugins
-    remove_peer(node, peer_lease)            when a peer leaves
-    leave(node, lease)                       per node, before the node stops
+    remove_peers(node, [peer leases])        on the other nodes when a node leaves
+    leave(node, lease)                       when a node leaves, and at the end
     stop()                                   once, at the end
+
+Peer events come in batches, as flannel's lease watch delivers them, so a backend can apply
+many at once (calico reconfigures BIRD once per batch, not once per peer). A node that left
+can join again with the same lease.
 
 Every hook runs real commands inside the node (`node.run`, `node.ip_batch`). Teardown hooks must
 tolerate partial set-up: a backend whose join failed halfway still gets `leave`.
@@ -33,6 +37,7 @@ from kemu.registry import load_group, lookup
 if TYPE_CHECKING:
     from kemu.ipam import Lease
     from kemu.node import K8sNode
+    from kemu.state import RunState
 
 ENTRY_POINT_GROUP = "kemu.backends"
 
@@ -44,6 +49,7 @@ class PodNetwork:
     cluster_cidr: ipaddress.IPv4Network
     underlay_mtu: int
     run_dir: Path  # kemu's own directory for this run (CNI state, daemon configs)
+    state: RunState  # records daemons a backend starts, so they are always stopped
 
 
 class Backend(ABC):
@@ -74,20 +80,21 @@ class Backend(ABC):
         """Build the node's data plane for its lease."""
 
     @abstractmethod
-    def add_peer(self, node: K8sNode, peer: Lease) -> None:
-        """Make `node` reach the pods of `peer`."""
+    def add_peers(self, node: K8sNode, peers: list[Lease]) -> None:
+        """Make `node` reach the pods of `peers` (a peer already known is updated)."""
 
     @abstractmethod
-    def remove_peer(self, node: K8sNode, peer: Lease) -> None:
-        """Forget `peer` (idempotent)."""
+    def remove_peers(self, node: K8sNode, peers: list[Lease]) -> None:
+        """Forget `peers` (idempotent)."""
 
     @abstractmethod
     def cni_config(self, node: K8sNode, lease: Lease) -> dict[str, Any]:
         """The CNI network config list (conflist) for pods on `node`."""
 
-    def leave(self, node: K8sNode, lease: Lease) -> None:  # noqa: B027 (optional hook)
-        """Undo join (idempotent; may follow a failed join). Devices inside the node's
-        namespace vanish with it, so only what lives elsewhere (processes, files) needs care."""
+    @abstractmethod
+    def leave(self, node: K8sNode, lease: Lease) -> None:
+        """Undo join: the node's agent stops and its devices go (idempotent; may follow a
+        failed join). The node may join again later."""
 
     def stop(self) -> None:  # noqa: B027 (optional hook)
         """Cluster-wide teardown."""

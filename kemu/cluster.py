@@ -3,7 +3,7 @@
 Build order (teardown is the reverse, and runs whatever part of the build happened):
   1. underlay: the topology's Mininet switches, links and one host per node;
   2. per node: subnet lease, backend join (the node's cross-node data plane);
-  3. per pair of nodes: backend add_peer (routes to the other node's pods);
+  3. per node: backend add_peers with every other node (routes to the other nodes' pods);
   4. per node: the CNI config the backend gives, written where a user can read it;
   5. per pod: its node's kubelet runs it (netns, CNI ADD, containers);
   6. ready: every pod answers from its gateway and across nodes at steady-state latency.
@@ -46,7 +46,7 @@ class Cluster:
         spec = scenario.cluster
         backend_cls = get_backend(spec.cni_plugin)
         self.backend: Backend = backend_cls(
-            PodNetwork(spec.pod_cidr, UNDERLAY_MTU, state.dir), spec.cni_options)
+            PodNetwork(spec.pod_cidr, UNDERLAY_MTU, state.dir, state), spec.cni_options)
         self.leases = SubnetLeaseStore(spec.pod_cidr, backend_cls.subnet_len)
         self.net: KemuNet | None = None
         self.nodes: dict[str, K8sNode] = {}
@@ -65,9 +65,7 @@ class Cluster:
             self._joined.append(name)
             self.backend.join(node, lease)
         for name, node in self.nodes.items():
-            for peer in self.leases.leases():
-                if peer.node != name:
-                    self.backend.add_peer(node, peer)
+            self.backend.add_peers(node, self._peers_of(name))
         cni_path = find_cni_path()
         for name, node in self.nodes.items():
             conf = NetworkConfigList(self.backend.cni_config(node, self.leases.get(name)),
@@ -130,6 +128,30 @@ class Cluster:
             failures = [f for f in (w.result() for w in waits) if f]
         if failures:
             raise NotReadyError("the pod network did not come up:\n  " + "\n  ".join(failures))
+
+    def _peers_of(self, name: str) -> list[Lease]:
+        return [lease for lease in self.leases.leases()
+                if lease.node != name and lease.node in self._joined]
+
+    # -- node events (a node's network agent stops and starts, pods stay) --------------------
+
+    def node_leave(self, name: str) -> None:
+        """The node's agent goes away: the others forget its lease, its data plane goes."""
+        lease = self.leases.get(name)
+        self._joined.remove(name)
+        for other in self._joined:
+            self.backend.remove_peers(self.nodes[other], [lease])
+        self.backend.leave(self.nodes[name], lease)
+
+    def node_join(self, name: str) -> None:
+        """The node comes back with its lease (as flannel renews one) and is peered again."""
+        lease = self.leases.get(name)
+        self.backend.join(self.nodes[name], lease)
+        self._joined.append(name)
+        for other in self._joined:
+            if other != name:
+                self.backend.add_peers(self.nodes[other], [lease])
+        self.backend.add_peers(self.nodes[name], self._peers_of(name))
 
     # -- use ---------------------------------------------------------------------------------
 

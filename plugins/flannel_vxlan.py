@@ -20,6 +20,7 @@ from typing import Any
 from kemu.backend import Backend
 from kemu.ipam import Lease
 from kemu.node import UNDERLAY_INTF, K8sNode
+from kemu_plugins.flannel import bridge_conflist
 
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8
 
@@ -74,44 +75,33 @@ class FlannelVXLAN(Backend):
         ])
         lease.backend_data = {"VtepMAC": mac}
 
-    def add_peer(self, node: K8sNode, peer: Lease) -> None:
-        gateway = peer.subnet.network_address
-        mac = peer.backend_data["VtepMAC"]
-        node.run("ip", "neigh", "replace", str(gateway), "lladdr", mac, "dev", self.device,
-                 "nud", "permanent")
-        node.run("bridge", "fdb", "replace", mac, "dev", self.device, "dst",
-                 str(peer.public_ip), "self", "permanent")
-        node.run("ip", "route", "replace", str(peer.subnet), "via", str(gateway),
-                 "dev", self.device, "onlink")
+    def add_peers(self, node: K8sNode, peers: list[Lease]) -> None:
+        for peer in peers:
+            gateway = peer.subnet.network_address
+            mac = peer.backend_data["VtepMAC"]
+            node.run("ip", "neigh", "replace", str(gateway), "lladdr", mac, "dev", self.device,
+                     "nud", "permanent")
+            node.run("bridge", "fdb", "replace", mac, "dev", self.device, "dst",
+                     str(peer.public_ip), "self", "permanent")
+            node.run("ip", "route", "replace", str(peer.subnet), "via", str(gateway),
+                     "dev", self.device, "onlink")
 
-    def remove_peer(self, node: K8sNode, peer: Lease) -> None:
-        gateway = peer.subnet.network_address
-        mac = peer.backend_data.get("VtepMAC", "")
-        node.ip_batch([f"route del {peer.subnet} via {gateway} dev {self.device} onlink",
-                       f"neigh del {gateway} dev {self.device}"], force=True)
-        if mac:
-            node.run("bridge", "fdb", "del", mac, "dev", self.device, "dst",
-                     str(peer.public_ip), "self", check=False)
+    def remove_peers(self, node: K8sNode, peers: list[Lease]) -> None:
+        # Route first, then FDB and ARP: the reverse of add_peers (flanneld's order on expiry).
+        for peer in peers:
+            gateway = peer.subnet.network_address
+            node.run("ip", "route", "del", str(peer.subnet), "via", str(gateway), "dev",
+                     self.device, "onlink", check=False)
+            if mac := peer.backend_data.get("VtepMAC"):
+                node.run("bridge", "fdb", "del", mac, "dev", self.device, "dst",
+                         str(peer.public_ip), "self", check=False)
+            node.run("ip", "neigh", "del", str(gateway), "dev", self.device, check=False)
+
+    def leave(self, node: K8sNode, lease: Lease) -> None:
+        node.run("ip", "link", "del", self.device, check=False)
 
     def cni_config(self, node: K8sNode, lease: Lease) -> dict[str, Any]:
-        return {
-            "cniVersion": "1.0.0",
-            "name": "cbr0",
-            "plugins": [{
-                "type": "bridge",
-                "bridge": "cni0",
-                "mtu": self.mtu,
-                "hairpinMode": True,
-                "isDefaultGateway": True,
-                "ipMasq": False,
-                "ipam": {
-                    "type": "host-local",
-                    "ranges": [[{"subnet": str(lease.subnet)}]],
-                    "routes": [{"dst": str(self.network.cluster_cidr)}],
-                    "dataDir": str(self.network.run_dir / "nodes" / node.name / "ipam"),
-                },
-            }],
-        }
+        return bridge_conflist(self, node, lease)
 
     def node_state(self, node: K8sNode) -> dict[str, Any]:
         return {

@@ -33,6 +33,12 @@ fi
 if [ ! -x .venv/bin/python ]; then
   /usr/bin/python3 -m venv --system-site-packages .venv
 fi
+# flannel-udp's data path is a small C proxy, as flannel's own is: build it into the venv.
+proxy=.venv/bin/kemu-flannel-udp-proxy
+if [ ! -x "$proxy" ] || [ plugins/flannel_udp_proxy.c -nt "$proxy" ]; then
+  gcc -O2 -Wall -Wextra -o "$proxy" plugins/flannel_udp_proxy.c
+fi
+
 stamp=.venv/.kemu-installed
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'

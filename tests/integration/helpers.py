@@ -109,3 +109,31 @@ class Capture:
             self.proc.terminate()
         out, _ = self.proc.communicate(timeout=timeout)
         return out
+
+
+def eventually(check, timeout: float = 10.0, interval: float = 0.1):
+    """Retry `check` (returning truthy on success) until it does or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+def reaches(cluster: Cluster, client: str, target_ip: str) -> bool:
+    return in_pod(cluster, client, "ping", "-c", "1", "-W", "1", target_ip).returncode == 0
+
+
+def read_pcap(path: Path) -> list[bytes]:
+    """Frames of a classic pcap file (what `tcpdump -w` writes), Ethernet link type."""
+    import struct
+    data = path.read_bytes()
+    magic = struct.unpack("<I", data[:4])[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    frames, offset = [], 24
+    while offset + 16 <= len(data):
+        incl_len = struct.unpack(endian + "I", data[offset + 8:offset + 12])[0]
+        frames.append(data[offset + 16:offset + 16 + incl_len])
+        offset += 16 + incl_len
+    return frames

@@ -5,7 +5,8 @@ from kemu.backend import PodNetwork, get_backend
 from kemu.ipam import Lease
 from kemu_plugins.flannel_vxlan import FlannelVXLAN, vtep_mac
 
-NETWORK = PodNetwork(ipaddress.IPv4Network("10.244.0.0/16"), 1500, Path("/run/kemu/x"))
+NETWORK = PodNetwork(ipaddress.IPv4Network("10.244.0.0/16"), 1500, Path("/run/kemu/x"),
+                     state=None)
 
 
 class FakeNode:  # only its name is read by cni_config

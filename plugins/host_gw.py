@@ -1,0 +1,41 @@
+"""flannel's host-gw backend: no encapsulation, each node routes the other nodes' subnets via
+their underlay address. It needs all nodes on one L2 segment, as the real one does.
+
+Per peer: `ip route replace <peer subnet> via <peer underlay IP> dev eth0`. Pods attach to
+`cni0` through the `bridge` plugin, as with every flannel backend.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kemu.backend import Backend
+from kemu.ipam import Lease
+from kemu.node import UNDERLAY_INTF, K8sNode
+from kemu_plugins.flannel import bridge_conflist
+
+
+class FlannelHostGW(Backend):
+    name = "host-gw"
+    description = "flannel host-gw: direct routes via each node's underlay IP, cni0 bridge"
+
+    def join(self, node: K8sNode, lease: Lease) -> None:
+        pass  # nothing of its own: the node's routing table is the data plane
+
+    def add_peers(self, node: K8sNode, peers: list[Lease]) -> None:
+        node.ip_batch([f"route replace {p.subnet} via {p.public_ip} dev {UNDERLAY_INTF}"
+                       for p in peers])
+
+    def remove_peers(self, node: K8sNode, peers: list[Lease]) -> None:
+        node.ip_batch([f"route del {p.subnet} via {p.public_ip} dev {UNDERLAY_INTF}"
+                       for p in peers], force=True)
+
+    def leave(self, node: K8sNode, lease: Lease) -> None:
+        node.run("ip", "route", "flush", "dev", UNDERLAY_INTF, "proto", "boot", check=False)
+
+    def cni_config(self, node: K8sNode, lease: Lease) -> dict[str, Any]:
+        return bridge_conflist(self, node, lease)
+
+    def node_state(self, node: K8sNode) -> dict[str, Any]:
+        return {"routes": node.run("ip", "-o", "route", "show", "dev", UNDERLAY_INTF)
+                .splitlines()}
