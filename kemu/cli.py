@@ -14,18 +14,19 @@ from rich.table import Table
 from kemu import __version__, doctor
 from kemu.backend import available_backends
 from kemu.errors import KemuError, ScenarioError
-from kemu.scenario import Scenario, load_scenario
+from kemu.scenario import Run, load_runs
 
 EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
 
 # soft_wrap: messages stay one line each (greppable), whatever the terminal width.
 console = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False)
+# Piped output (scripts, CI logs) gets room for a whole table row per line.
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 
 
-def _load(path: str) -> Scenario:
+def _load(path: str) -> list[Run]:
     try:
-        scenario = load_scenario(path)
+        runs = load_runs(path)
     except ScenarioError as e:
         console.print(f"[red]invalid scenario[/red] ({len(e.problems)} problem"
                       f"{'s' if len(e.problems) > 1 else ''}):")
@@ -35,9 +36,9 @@ def _load(path: str) -> Scenario:
     except KemuError as e:
         console.print(str(e), markup=False)
         sys.exit(EXIT_INVALID)
-    for warning in scenario.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
-    return scenario
+    for warning in dict.fromkeys(w for run in runs for w in run.scenario.warnings):
+        console.print(f"[yellow]warning:[/yellow] {warning}", markup=True)
+    return runs
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,41 +54,56 @@ def main() -> None:
 @click.option("--quiet", is_flag=True, help="Print only the results table.")
 def run(scenario: str, out_dir: str | None, quiet: bool) -> None:
     """Build the cluster of SCENARIO, run its measurements, tear it all down."""
-    from kemu.experiment import Interrupted, run_scenario
+    from kemu.experiment import Interrupted, RunsFailed, run_experiment
     from kemu.results import summary_rows
 
-    spec = _load(scenario)
+    runs = _load(scenario)
+    spec = runs[0].scenario
     target = Path(out_dir or f"results/{spec.name}")
 
     def log(message: str) -> None:
         if not quiet:
             console.print(f"[dim]kemu:[/dim] {message}", markup=True, highlight=False)
 
+    failed = ""
     try:
-        results = run_scenario(spec, target, log)
+        data = run_experiment(runs, target, log).data
     except Interrupted as e:
         console.print(f"[yellow]{e}[/yellow]")
         sys.exit(EXIT_INTERRUPTED)
+    except RunsFailed as e:
+        failed = str(e)
+        data = json.loads((target / "results.json").read_text())
     except KemuError as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
-        console.print(f"partial results: {target / 'results.json'}")
+        console.print(f"[red]error:[/red] {e}", markup=True)
+        if (target / "results.json").exists():
+            console.print(f"partial results: {target / 'results.json'}")
         sys.exit(EXIT_FAILED)
     table = Table(title=f"{spec.name}: {spec.description}" if spec.description else spec.name)
-    for column in ("measurement", "type", "from", "to", "result"):
+    columns = ("run", "measurement", "type", "from", "to", "result")
+    matrix = any(run.params for run in runs)
+    for column in columns[0 if matrix else 1:]:
         table.add_column(column)
-    for row in summary_rows(results.data):
-        table.add_row(*row)
+    for row in summary_rows(data):
+        table.add_row(*(row if matrix else row[1:]))
     out.print(table)
-    out.print(f"results: {results.path}")
+    out.print(f"results: {target / 'results.json'}")
+    if failed:
+        console.print(f"[red]failed:[/red] {failed}", markup=True)
+        sys.exit(EXIT_FAILED)
 
 
 @main.command()
 @click.argument("scenario", type=click.Path(dir_okay=False))
 def validate(scenario: str) -> None:
     """Check SCENARIO (schema and meaning) without creating anything."""
-    spec = _load(scenario)
-    out.print(f"{scenario}: valid — {len(spec.cluster.nodes)} nodes, {len(spec.pods)} pods, "
-              f"{len(spec.measurements)} measurements, cni {spec.cluster.cni_plugin}")
+    runs = _load(scenario)
+    for run in runs:
+        spec = run.scenario
+        out.print(f"{scenario}: valid{' [' + run.label + ']' if run.params else ''} — "
+                  f"{len(spec.cluster.nodes)} nodes, {len(spec.pods)} pods, "
+                  f"{len(spec.measurements)} measurements, cni {spec.cluster.cni_plugin}",
+                  soft_wrap=True)
 
 
 @main.command(name="doctor")

@@ -53,12 +53,14 @@ class Cluster:
         self.kubelets: dict[str, Kubelet] = {}
         self.pods: dict[str, Pod] = {}
         self._joined: list[str] = []
+        self.timings: dict[str, float] = {}  # how long each build phase took
 
     # -- build -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        started = time.monotonic()
+        clock = _Stopwatch()
         self._build_underlay()
+        self.timings["underlay_s"] = clock.lap()
         self.backend.start()
         for name, node in self.nodes.items():
             lease = self.leases.acquire(name, node_address(node))
@@ -73,13 +75,16 @@ class Cluster:
             conf.write(self.state.dir / "nodes" / name / "net.d",
                        f"10-{self.backend.name}.conflist")
             self.kubelets[name] = Kubelet(node, conf, self.state)
+        self.timings["network_s"] = clock.lap()
         self.log(f"{len(self.nodes)} nodes up with {self.backend.name}")
         for spec in self.scenario.pods:
             self.pods[spec.key] = self.kubelets[self.scenario.placement[spec.key]].run_pod(spec)
         for pod in self.pods.values():
             self.kubelets[pod.node.name].wait_running(pod)
+        self.timings["pods_s"] = clock.lap()
         self.wait_ready()
-        self.log(f"{len(self.pods)} pods ready in {time.monotonic() - started:.1f} s")
+        self.timings["ready_s"] = clock.lap()
+        self.log(f"{len(self.pods)} pods ready in {clock.total():.1f} s")
 
     def _build_underlay(self) -> None:
         topo_spec = self.scenario.topology
@@ -174,8 +179,11 @@ class Cluster:
         return {
             "cni": self.backend.name,
             "mtu": self.backend.mtu,
+            "encap_overhead": self.backend.encap_overhead,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "nodes": [{"name": lease.node, "underlay_ip": str(lease.public_ip),
-                       "pod_subnet": str(lease.subnet), **_public(lease)}
+                       "pod_subnet": str(lease.subnet), **_public(lease),
+                       "dataplane": self.backend.node_state(self.nodes[lease.node])}
                       for lease in self.leases.leases()],
             "pods": [{"name": p.spec.name, "namespace": p.spec.namespace, "node": p.node.name,
                       "ip": p.ip} for p in self.pods.values()],
@@ -217,6 +225,19 @@ def node_address(node: K8sNode) -> ipaddress.IPv4Address:
 
 def _public(lease: Lease) -> dict[str, Any]:
     return {"backend_data": lease.backend_data} if lease.backend_data else {}
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.start = self.last = time.monotonic()
+
+    def lap(self) -> float:
+        now, last = time.monotonic(), self.last
+        self.last = now
+        return now - last
+
+    def total(self) -> float:
+        return time.monotonic() - self.start
 
 
 def _wait_steady(prefix: list[str], target: str, label: str, deadline: float) -> str:

@@ -36,8 +36,9 @@ def _module_available(name: str) -> bool:
     if Path(f"/sys/module/{name}").exists():
         return True
     modprobe = shutil.which("modprobe")
-    return bool(modprobe) and subprocess.run([modprobe, "-n", "-q", name],
-                                             capture_output=True).returncode == 0
+    if modprobe is None:
+        return False
+    return subprocess.run([modprobe, "-n", "-q", name], capture_output=True).returncode == 0
 
 
 def _program(name: str, package: str, if_missing: str, required: bool = False) -> Capability:

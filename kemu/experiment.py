@@ -1,8 +1,10 @@
-"""One run of a scenario: check the machine, build the cluster, measure, always tear down.
+"""Running a scenario: check the machine, then for each run (each combination of its matrix,
+or just the one): build a clean cluster, measure, always tear down.
 
-Ctrl-C (SIGINT) and SIGTERM stop the run between or during measurements; what was measured is
-already on disk (results.json is rewritten after every sample) and the teardown still runs, with
-further signals held off until it is done.
+Ctrl-C (SIGINT) and SIGTERM stop everything between or during measurements; what was measured
+is already on disk (results.json is rewritten after every sample) and the teardown still runs,
+with further signals held off until it is done. A run that fails is recorded as failed and the
+next one still runs.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +21,10 @@ from kemu.cluster import Cluster
 from kemu.errors import CapabilityError, KemuError
 from kemu.measurements import run_measurement
 from kemu.results import Results
-from kemu.scenario import Scenario
+from kemu.scenario import Run, Scenario
 from kemu.state import RunState
+
+Log = Callable[[str], None]
 
 
 def preflight(scenario: Scenario, caps: list[doctor.Capability]) -> None:
@@ -29,17 +34,23 @@ def preflight(scenario: Scenario, caps: list[doctor.Capability]) -> None:
     if scenario.topology.link.delay_ms and not have["sch_netem"].ok:
         problems.append("topology.link.delay: this kernel has no sch_netem, which link delay "
                         "needs (kemu doctor); remove the delay or run on a kernel with netem")
-    needs = {"ping": "ping", "iperf3": "iperf3"}
     for m in scenario.measurements:
-        if not have[needs[m.type]].ok:
-            problems.append(f"measurement {m.name}: {needs[m.type]} is not installed")
-    if scenario.cluster.cni_plugin == "flannel-vxlan" and not have["vxlan"].ok:
-        problems.append("cluster.cni.plugin: flannel-vxlan needs kernel VXLAN support")
+        if not have[m.type].ok:
+            problems.append(f"measurement {m.name}: {m.type} is not installed")
+    for plugin, feature in (("flannel-vxlan", "vxlan"), ("flannel-udp", "tun"),
+                            ("calico-bgp", "bird")):
+        if scenario.cluster.cni_plugin == plugin and not have[feature].ok:
+            problems.append(f"cluster.cni.plugin: {plugin} needs {feature}: "
+                            f"{have[feature].detail}")
     if problems:
         raise CapabilityError("this machine cannot run the scenario:\n  " + "\n  ".join(problems))
 
 
 class Interrupted(KemuError):
+    pass
+
+
+class RunsFailed(KemuError):
     pass
 
 
@@ -66,33 +77,56 @@ def _signals_held() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def run_scenario(scenario: Scenario, out_dir: Path,
-                 log: Callable[[str], None] = lambda message: None) -> Results:
-    """Run `scenario`, writing out_dir/results.json. Raises Interrupted on Ctrl-C/SIGTERM and
-    KemuError on failure — in both cases after tearing down and saving the results."""
+def run_experiment(runs: list[Run], out_dir: Path, log: Log = lambda message: None) -> Results:
+    """Run every run, writing out_dir/results.json. Raises Interrupted on Ctrl-C/SIGTERM and
+    RunsFailed if any run failed — in both cases after tearing down and saving the results."""
     caps = doctor.check()
-    preflight(scenario, caps)
-    results = Results(out_dir, scenario, doctor.as_dict(caps))
-    state = RunState.create(scenario.name)
-    cluster: Cluster | None = None
+    for run in runs:
+        preflight(run.scenario, caps)
+    results = Results(out_dir, runs[0].scenario, doctor.as_dict(caps))
+    failures = []
     try:
         with _signals_interrupt():
-            log(f"run {state.run_id}: building {scenario.name}")
-            cluster = Cluster(scenario, state, log)
-            cluster.start()
-            results.set_cluster(cluster.describe())
-            for spec in scenario.measurements:
-                log(f"measuring {spec.name} ({spec.type}, {spec.source} → {spec.target})")
-                entry = results.begin(spec)
-                run_measurement(cluster, spec, lambda s, e=entry: results.add_sample(e, s))
-        results.finish("completed")
-        return results
+            for number, run in enumerate(runs, 1):
+                if run.params:
+                    log(f"run {number}/{len(runs)}: {run.label}")
+                try:
+                    _run_one(run, results, log)
+                except KemuError as e:
+                    failures.append(f"{run.label or run.scenario.name}: {e}")
     except KeyboardInterrupt:
         results.finish("interrupted")
         raise Interrupted("interrupted; results so far are in " + str(results.path)) from None
-    except Exception as e:
-        results.finish("failed", str(e))
+    if failures:
+        results.finish("failed", "\n".join(failures))
+        raise RunsFailed("\n".join(failures))
+    results.finish("completed")
+    return results
+
+
+def _run_one(run: Run, results: Results, log: Log) -> None:
+    scenario = run.scenario
+    entry = results.begin_run(run.params)
+    state = RunState.create(scenario.name)
+    cluster: Cluster | None = None
+    try:
+        log(f"run {state.run_id}: building {scenario.name}")
+        cluster = Cluster(scenario, state, log)
+        cluster.start()
+        results.set_cluster(entry, cluster.describe())
+        for spec in scenario.measurements:
+            log(f"measuring {spec.name} ({spec.type}, {spec.source} → {spec.target})")
+            measurement = results.begin(entry, spec)
+            run_measurement(cluster, spec, partial(results.add_sample, measurement))
+        results.finish_run(entry, "completed")
+    except KeyboardInterrupt:
+        results.finish_run(entry, "interrupted")
         raise
+    except Exception as e:
+        results.finish_run(entry, "failed", str(e))
+        if isinstance(e, KemuError):
+            raise
+        raise KemuError(f"unexpected {type(e).__name__}: {e}") from e
     finally:
         with _signals_held():
             log("tearing down")

@@ -16,21 +16,20 @@ SCHEMA = "kemu.results/v1"
 
 
 class Results:
-    def __init__(self, out_dir: Path, scenario: Scenario, capabilities: dict[str, Any]):
+    def __init__(self, out_dir: Path, first: Scenario, capabilities: dict[str, Any]):
         self.path = out_dir / "results.json"
         out_dir.mkdir(parents=True, exist_ok=True)
         self.data: dict[str, Any] = {
             "schema": SCHEMA,
-            "scenario": scenario.name,
-            "description": scenario.description,
-            "scenario_file": scenario.path,
+            "scenario": first.name,
+            "description": first.description,
+            "scenario_file": first.path,
             "kemu_version": __version__,
             "started_at": _now(),
             "finished_at": None,
             "status": "running",
             "capabilities": capabilities,
-            "cluster": None,
-            "measurements": [],
+            "runs": [],  # one per matrix combination (one in all without a matrix)
         }
         self.save()
 
@@ -39,20 +38,33 @@ class Results:
         tmp.write_text(json.dumps(self.data, indent=2) + "\n")
         tmp.replace(self.path)
 
-    def set_cluster(self, description: dict[str, Any]) -> None:
-        self.data["cluster"] = description
+    def begin_run(self, params: dict[str, Any]) -> dict[str, Any]:
+        run: dict[str, Any] = {"params": params, "status": "running", "cluster": None,
+                               "measurements": []}
+        self.data["runs"].append(run)
+        self.save()
+        return run
+
+    def set_cluster(self, run: dict[str, Any], description: dict[str, Any]) -> None:
+        run["cluster"] = description
         self.save()
 
-    def begin(self, spec: MeasurementSpec) -> dict[str, Any]:
+    def begin(self, run: dict[str, Any], spec: MeasurementSpec) -> dict[str, Any]:
         entry = {"name": spec.name, "type": spec.type, "from": str(spec.source),
                  "to": str(spec.target), "params": spec.params, "samples": [], "summary": {}}
-        self.data["measurements"].append(entry)
+        run["measurements"].append(entry)
         self.save()
         return entry
 
     def add_sample(self, entry: dict[str, Any], sample: dict[str, Any]) -> None:
         entry["samples"].append(sample)
         entry["summary"] = SUMMARIZERS[entry["type"]](entry["samples"])
+        self.save()
+
+    def finish_run(self, run: dict[str, Any], status: str, error: str = "") -> None:
+        run["status"] = status
+        if error:
+            run["error"] = error
         self.save()
 
     def finish(self, status: str, error: str = "") -> None:
@@ -67,23 +79,28 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def summary_rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    """(name, type, from, to, result) per measurement, for the summary table."""
+def summary_rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """(run, name, type, from, to, result) per measurement, for the summary table."""
     rows = []
-    for m in data["measurements"]:
-        s = m["summary"]
-        if m["type"] == "ping" and "rtt_avg_ms" in s:
-            result = (f"rtt min/avg/max {s['rtt_min_ms']:.3f}/{s['rtt_avg_ms']:.3f}/"
-                      f"{s['rtt_max_ms']:.3f} ms, loss {s['loss_pct']:g} %")
-        elif m["type"] == "ping":
-            result = f"no reply, loss {s.get('loss_pct', 100):g} %"
-        elif m["type"] == "iperf3" and s:
-            result = f"{s['throughput_mbps']:.1f} Mbit/s"
-            if "retransmits" in s:
-                result += f", {s['retransmits']} retransmits"
-            else:
-                result += f", jitter {s['jitter_ms']} ms, lost {s['lost_pct']} %"
-        else:
-            result = "no samples"
-        rows.append((m["name"], m["type"], m["from"], m["to"], result))
+    for run in data["runs"]:
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in run["params"].items())
+        for m in run["measurements"]:
+            rows.append((label, m["name"], m["type"], m["from"], m["to"], _describe(m)))
+        if run["status"] == "failed":
+            rows.append((label, "", "", "", "", f"failed: {run.get('error', '')[:120]}"))
     return rows
+
+
+def _describe(m: dict[str, Any]) -> str:
+    s = m["summary"]
+    if m["type"] == "ping":
+        if "rtt_avg_ms" not in s:
+            return f"no reply, loss {s.get('loss_pct') or 100:g} %"
+        return (f"rtt min/avg/max {s['rtt_min_ms']:.3f}/{s['rtt_avg_ms']:.3f}/"
+                f"{s['rtt_max_ms']:.3f} ms, loss {s['loss_pct']:g} %")
+    if not s:
+        return "no samples"
+    result = f"{s['throughput_mbps']:.1f} Mbit/s"
+    if "retransmits" in s:
+        return result + f", {s['retransmits']} retransmits"
+    return result + f", jitter {s['jitter_ms']} ms, lost {s['lost_pct']} %"

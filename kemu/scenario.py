@@ -8,7 +8,9 @@ names the file and the field path, e.g. `quickstart.yaml: measurements[1].to.pod
 
 from __future__ import annotations
 
+import copy
 import ipaddress
+import itertools
 import json
 from dataclasses import dataclass, field
 from importlib import resources
@@ -96,6 +98,18 @@ class Scenario:
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
+@dataclass(frozen=True)
+class Run:
+    """One combination of a scenario's matrix (or the scenario itself, with no params)."""
+
+    params: dict[str, Any]
+    scenario: Scenario
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in self.params.items())
+
+
 def load_schema() -> dict[str, Any]:
     text = resources.files("kemu").joinpath("schemas/scenario.schema.json").read_text()
     return json.loads(text)
@@ -109,21 +123,79 @@ def field_path(parts: Any) -> str:
     return out
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and check a scenario file. Raises ScenarioError listing every problem."""
-    path = Path(path)
+def _read(path: Path) -> Any:
     try:
         text = path.read_text()
     except OSError as e:
         raise KemuError(f"{path}: cannot read scenario: {e.strerror}") from None
     try:
-        doc = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise ScenarioError([Problem(where, f"not valid YAML: {getattr(e, 'problem', e)}",
                                      str(path))]) from None
-    return parse_scenario(doc, str(path))
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and check a scenario file without a matrix. Raises ScenarioError listing every
+    problem."""
+    runs = load_runs(path)
+    if len(runs) != 1 or runs[0].params:
+        raise KemuError(f"{path} has a matrix of {len(runs)} runs; use load_runs")
+    return runs[0].scenario
+
+
+def load_runs(path: str | Path) -> list[Run]:
+    """Read and check a scenario file: every combination of its matrix (one run if it has
+    none), each checked before any is built."""
+    path = Path(path)
+    return parse_runs(_read(path), str(path))
+
+
+def parse_runs(doc: Any, file: str = "<scenario>") -> list[Run]:
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise ScenarioError([Problem(field_path(e.absolute_path) or "(top level)",
+                                     _schema_message(e), file) for e in errors])
+    matrix = doc.get("matrix") or {}
+    runs, problems = [], []
+    for params in _combinations(matrix):
+        variant = copy.deepcopy(doc)
+        variant.pop("matrix", None)
+        for key, value in params.items():
+            _set_path(variant, key, value)
+        try:
+            runs.append(Run(params, parse_scenario(variant, file)))
+        except ScenarioError as e:
+            label = ", ".join(f"{k}={v}" for k, v in params.items())
+            problems += [Problem(f"matrix[{label}] {p.where}", p.what, p.file)
+                         for p in e.problems]
+    if problems:
+        raise ScenarioError(problems)
+    return runs
+
+
+def _combinations(matrix: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(matrix)
+    return [dict(zip(keys, values, strict=True))
+            for values in itertools.product(*(matrix[k] for k in keys))]
+
+
+def _set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set cluster.cni.plugin-style paths, creating mappings on the way (numbers index lists)."""
+    target: Any = doc
+    *parents, last = dotted.split(".")
+    for part in parents:
+        if isinstance(target, list):
+            target = target[int(part)]
+        else:
+            target = target.setdefault(part, {})
+    if isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
 
 
 def parse_scenario(doc: Any, file: str = "<scenario>") -> Scenario:
@@ -170,6 +242,7 @@ class _Semantics:
                 placement = schedule(pods, list(cluster.nodes))
             except SchedulingError as e:
                 self.error("workloads", str(e))
+            self._capacity(cluster, placement)
         measurements = self._measurements(self.doc.get("measurements") or [], pods or [],
                                           cluster)
         if self.problems:
@@ -222,6 +295,17 @@ class _Semantics:
         if pod_cidr is None or service_cidr is None or backend is None:
             return None
         return ClusterSpec(tuple(nodes), plugin.lower(), options, pod_cidr, service_cidr)
+
+    def _capacity(self, cluster: ClusterSpec, placement: dict[str, str]) -> None:
+        """Each node's pods must fit its subnet (less network, gateway and broadcast)."""
+        backend = load_group("kemu.backends")[cluster.cni_plugin]
+        room = 2 ** (32 - backend.subnet_len) - 3
+        for node in cluster.nodes:
+            count = sum(1 for n in placement.values() if n == node.name)
+            if count > room:
+                self.error("workloads", f"node {node.name} would run {count} pods, but its "
+                                        f"/{backend.subnet_len} ({cluster.cni_plugin}) holds "
+                                        f"{room}; add nodes")
 
     def _topology(self, doc: dict[str, Any]) -> TopologySpec | None:
         name = doc.get("name", DEFAULT_TOPOLOGY)

@@ -10,7 +10,7 @@ from kemu.node import UNDERLAY_INTF, UnderlaySwitch
 
 
 class SingleSwitchTopo(Topo):
-    def build(self, nodes: list[tuple[str, str]], link: dict[str, Any]) -> None:  # type: ignore[override]
+    def build(self, nodes: list[tuple[str, str]], link: dict[str, Any]) -> None:
         switch = self.addSwitch("s1", cls=UnderlaySwitch)
         for name, address in nodes:
             host = self.addHost(name, ip=address)

@@ -10,7 +10,7 @@ import time
 import pytest
 import yaml
 
-from .helpers import KEMU, kemu_netns, mininet_shells, pod, root_links, run_dirs, scenario_doc
+from .helpers import KEMU, REPO, kemu_netns, mininet_shells, pod, root_links, run_dirs, scenario_doc
 
 pytestmark = pytest.mark.integration
 
@@ -66,12 +66,17 @@ def test_run_writes_results_and_leaves_nothing(tmp_path):
     assert results["status"] == "completed" and results["scenario"] == "itest"
     assert results["kemu_version"] and results["started_at"] and results["finished_at"]
     assert results["capabilities"]["vxlan"]["ok"] is True
-    nodes = {n["name"]: n for n in results["cluster"]["nodes"]}
+    (run,) = results["runs"]
+    assert run["params"] == {} and run["status"] == "completed"
+    nodes = {n["name"]: n for n in run["cluster"]["nodes"]}
     assert nodes["node1"]["underlay_ip"] == "172.18.0.2"
     assert nodes["node2"]["pod_subnet"] == "10.244.1.0/24"
-    pods = {p["name"]: p for p in results["cluster"]["pods"]}
+    assert nodes["node1"]["backend_data"]["VtepMAC"]
+    assert "flannel.1" in nodes["node1"]["dataplane"]["device"]
+    assert set(run["cluster"]["timings"]) == {"underlay_s", "network_s", "pods_s", "ready_s"}
+    pods = {p["name"]: p for p in run["cluster"]["pods"]}
     assert pods["b"]["node"] == "node2" and pods["b"]["ip"].startswith("10.244.1.")
-    ping, tput = results["measurements"]
+    ping, tput = run["measurements"]
     assert ping["summary"]["loss_pct"] == 0 and ping["summary"]["rtt_avg_ms"] > 0
     assert len(ping["samples"][0]["rtts_ms"]) == 3
     assert tput["summary"]["throughput_mbps"] > 100 and "retransmits" in tput["summary"]
@@ -88,7 +93,8 @@ def test_sigint_tears_down_and_keeps_what_was_measured(tmp_path):
     assert proc.wait(timeout=30) == 130
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["status"] == "interrupted"
-    quick = results["measurements"][0]
+    assert results["runs"][0]["status"] == "interrupted"
+    quick = results["runs"][0]["measurements"][0]
     assert quick["name"] == "quick" and quick["summary"]["received"] == 3
     assert_nothing_left(before, run_id)
 
@@ -142,4 +148,32 @@ def test_failed_build_still_tears_down(tmp_path):
     run_id = re.search(r"run ([0-9a-f]{6})", proc.stderr)[1]
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["status"] == "failed" and "broken" in results["error"]
+    assert results["runs"][0]["status"] == "failed"
     assert_nothing_left(before, run_id)
+
+
+def test_matrix_runs_each_combination_from_a_clean_cluster(tmp_path):
+    """The shipped backends-compare scenario, shortened: one run per backend, each measured."""
+    before = root_links()
+    doc = yaml.safe_load((REPO / "scenarios" / "backends-compare.yaml").read_text())
+    for m in doc["measurements"]:
+        m.update({"count": 5} if m["type"] == "ping" else {"duration": 1, "repeat": 1})
+    path = tmp_path / "compare.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    proc = subprocess.run([KEMU, "run", str(path), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    runs = results["runs"]
+    assert [r["params"] for r in runs] == [{"cluster.cni.plugin": p} for p in
+                                           ("flannel-udp", "flannel-vxlan", "calico-bgp")]
+    for run in runs:
+        assert run["status"] == "completed" and run["cluster"]["cni"] == \
+            run["params"]["cluster.cni.plugin"]
+        rtt, one, four = run["measurements"]
+        assert rtt["summary"]["loss_pct"] == 0
+        assert one["summary"]["throughput_mbps"] > 0 and four["summary"]["throughput_mbps"] > 0
+    assert {run["cluster"]["mtu"] for run in runs} == {1472, 1450, 1500}
+    assert "plugin=calico-bgp" in proc.stdout  # the table names each run
+    for run_id in re.findall(r"run ([0-9a-f]{6}): building", proc.stderr):
+        assert_nothing_left(before, run_id)
