@@ -169,6 +169,8 @@ def parse_runs(doc: Any, file: str = "<scenario>") -> list[Run]:
         try:
             runs.append(Run(params, parse_scenario(variant, file)))
         except ScenarioError as e:
+            if not params:
+                raise
             label = ", ".join(f"{k}={v}" for k, v in params.items())
             problems += [Problem(f"matrix[{label}] {p.where}", p.what, p.file)
                          for p in e.problems]

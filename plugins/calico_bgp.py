@@ -9,8 +9,8 @@ No bridge and no encapsulation. Per node:
   default route via the node-side gateway, and a /32 host route to the pod on the node.
 BIRD runs in the node's namespace with its own config, log and control socket under the run
 directory (`birdc -s /run/kemu/<run>/nodes/<node>/bird.ctl show protocols`). Every config is
-checked with `bird -p` before it is used. As in calico's mesh, the node with the lower address
-dials and the other listens (`passive on`), so sessions never collide.
+checked with `bird -p` before it is used. As in calico's mesh, of each pair the node with the
+higher address dials and the lower one listens (`passive on`), so sessions never collide.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def render_bird_config(node: str, router_id: str, block: str, asn: int,
     if not peers:
         lines.append("# No peers yet: this node is alone in the mesh.")
     for peer in sorted(peers, key=_ip_key):
-        # The node with the higher address listens; the lower one dials (no collisions).
+        # Towards a higher peer we only listen: of each pair, the higher address dials.
         passive = " passive on;" if _ip_key(peer) > _ip_key(router_id) else ""
         lines.append(f"protocol bgp Mesh_{peer.replace('.', '_')} from mesh "
                      f"{{ neighbor {peer} as {asn};{passive} }}")

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from kemu.errors import ScenarioError
-from kemu.scenario import load_scenario, parse_scenario
+from kemu.scenario import load_runs, load_scenario, parse_runs, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ def problems(doc, file="s.yaml"):
 
 def test_shipped_scenarios_are_valid():
     for path in sorted((ROOT / "scenarios").glob("*.yaml")):
-        load_scenario(path)
+        assert load_runs(path)
 
 
 def test_defaults_and_placement():
@@ -202,3 +202,49 @@ def test_yaml_syntax_error_names_line(tmp_path):
     path.write_text("apiVersion: kemu/v1\nkind: [unclosed\n")
     with pytest.raises(ScenarioError, match=r"s.yaml: line \d+, column \d+: not valid YAML"):
         load_scenario(path)
+
+
+def test_matrix_expands_every_combination_in_order():
+    doc = scenario(matrix={"cluster.cni.plugin": ["flannel-vxlan", "calico-bgp"],
+                           "topology.link.bw": ["100mbit", "1gbit"]})
+    runs = parse_runs(doc)
+    assert [r.params for r in runs] == [
+        {"cluster.cni.plugin": p, "topology.link.bw": b}
+        for p in ("flannel-vxlan", "calico-bgp") for b in ("100mbit", "1gbit")]
+    assert runs[3].scenario.cluster.cni_plugin == "calico-bgp"
+    assert runs[3].scenario.topology.link.bw_mbit == 1000.0
+    assert runs[3].label == "plugin=calico-bgp, bw=1gbit"
+    assert "matrix" in doc  # the input is left as it was
+
+
+def test_matrix_values_are_checked_per_combination_before_anything_runs():
+    doc = scenario(matrix={"cluster.cni.plugin": ["flannel-vxlan", "weave"]})
+    found = problems_of_runs(doc)
+    assert len(found) == 1
+    assert found[0].startswith("s.yaml: matrix[cluster.cni.plugin=weave] cluster.cni.plugin: "
+                               "unknown CNI backend 'weave'")
+
+
+def test_matrix_shape_errors():
+    assert any("matrix" in p for p in problems_of_runs(scenario(matrix={"x": "notalist"})))
+    assert any("matrix" in p for p in problems_of_runs(scenario(matrix={"nodots": [1]})))
+
+
+def test_load_scenario_refuses_a_matrix(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(scenario(matrix={"cluster.nodes": [2, 3]})))
+    with pytest.raises(Exception, match="matrix of 2 runs"):
+        load_scenario(path)
+
+
+def test_too_many_pods_for_a_calico_block():
+    doc = scenario(cluster__cni={"plugin": "calico-bgp"}, cluster__nodes=1, measurements=[])
+    doc["workloads"][0]["spec"]["replicas"] = 62
+    (found,) = problems(doc)
+    assert "node node1 would run 62 pods, but its /26 (calico-bgp) holds 61" in found
+
+
+def problems_of_runs(doc):
+    with pytest.raises(ScenarioError) as err:
+        parse_runs(doc, "s.yaml")
+    return [str(p) for p in err.value.problems]
