@@ -63,8 +63,9 @@ class Backend(ABC):
         self.options = options
 
     @classmethod
-    def check_options(cls, options: dict[str, Any]) -> list[str]:
-        """Problems with the scenario's `cluster.cni.options`, one string each (pure)."""
+    def check_options(cls, options: dict[str, Any], nodes: tuple[str, ...] = ()) -> list[str]:
+        """Problems with the scenario's `cluster.cni.options`, one string each (pure); `nodes`
+        are the cluster's node names, for options that name nodes."""
         return [f"unknown option {key!r} (this backend takes none)" for key in options]
 
     @property

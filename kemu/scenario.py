@@ -282,7 +282,7 @@ class _Semantics:
             self.error("cluster.cni.plugin", f"unknown CNI backend {plugin!r}; installed: "
                                              f"{', '.join(sorted(backends)) or 'none'}")
         else:
-            for problem in backend.check_options(options):
+            for problem in backend.check_options(options, tuple(n.name for n in nodes)):
                 self.error("cluster.cni.options", problem)
         pod_cidr = self._cidr("cluster.podCIDR", doc.get("podCIDR", DEFAULT_POD_CIDR))
         service_cidr = self._cidr("cluster.serviceCIDR",

@@ -55,7 +55,7 @@ class FlannelUDP(Backend):
         self.proxies: dict[str, Daemon] = {}
 
     @classmethod
-    def check_options(cls, options: dict[str, Any]) -> list[str]:
+    def check_options(cls, options: dict[str, Any], nodes: tuple[str, ...] = ()) -> list[str]:
         problems = [f"unknown option {key!r} (flannel-udp takes: {', '.join(cls.OPTIONS)})"
                     for key in options if key not in cls.OPTIONS]
         port = options.get("port", 8285)

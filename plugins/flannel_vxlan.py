@@ -40,7 +40,7 @@ class FlannelVXLAN(Backend):
     OPTIONS = {"vni": 1, "port": 8472}
 
     @classmethod
-    def check_options(cls, options: dict[str, Any]) -> list[str]:
+    def check_options(cls, options: dict[str, Any], nodes: tuple[str, ...] = ()) -> list[str]:
         problems = [f"unknown option {key!r} (flannel-vxlan takes: {', '.join(cls.OPTIONS)})"
                     for key in options if key not in cls.OPTIONS]
         vni = options.get("vni", 1)

@@ -179,6 +179,25 @@ class TestCalicoBGP:
         print(f"withdrawn after {withdrawn_after:.2f} s, back after {converged_after:.2f} s")
 
 
+def test_calico_route_reflector_topology():
+    """node1 reflects; node2 and node3 each have one session (to node1) yet learn each other's
+    block, with the originator (not the reflector) as next hop."""
+    doc = scenario_doc([pod("a", node="node2"), pod("d", node="node3")], nodes=3,
+                       cni="calico-bgp")
+    doc["cluster"]["cni"]["options"] = {"routeReflectors": ["node1"]}
+    with running_cluster(doc) as cluster:
+        node2, node3 = cluster.nodes["node2"], cluster.nodes["node3"]
+        protocols = cluster.backend.birdc(node2, "show", "protocols")
+        assert re.findall(r"(\w+_172_18_0_\d+)\s+BGP\s+---\s+up\s+\S+\s+Established",
+                          protocols) == ["Reflector_172_18_0_2"]
+        reflector = cluster.backend.birdc(cluster.nodes["node1"], "show", "protocols")
+        assert len(re.findall(r"Client_\S+\s+BGP\s+---\s+up", reflector)) == 2
+        block3 = cluster.leases.get("node3").subnet
+        routes = in_node(cluster, "node2", "ip", "route", "show", "proto", "bird")
+        assert f"{block3} via {node3.IP()} dev eth0" in routes
+        assert reaches(cluster, "a", ip(cluster, "d"))
+
+
 def test_host_gw_routes_via_underlay_and_plain_packets():
     with two_node_cluster("host-gw") as cluster:
         peer = cluster.leases.get("node2")

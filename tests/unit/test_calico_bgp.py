@@ -30,6 +30,19 @@ def test_of_each_pair_the_higher_address_dials():
     assert "neighbor 172.18.0.10 as 64512; passive on; }" in text  # numeric, not text, order
 
 
+def test_route_reflector_sessions():
+    text = render_bird_config("node1", "172.18.0.2", "10.244.0.0/26", 64512,
+                              ["172.18.0.3", "172.18.0.4"], TIMERS,
+                              rr_clients=frozenset({"172.18.0.3", "172.18.0.4"}))
+    assert "protocol bgp Client_172_18_0_3 from mesh { neighbor 172.18.0.3 as 64512; " \
+           "passive on; rr client; }" in text
+    client = render_bird_config("node2", "172.18.0.3", "10.244.0.64/26", 64512,
+                                ["172.18.0.2"], TIMERS, reflectors=frozenset({"172.18.0.2"}))
+    assert "protocol bgp Reflector_172_18_0_2 from mesh" in client
+    assert "Mesh_" not in client and "rr client" not in client
+    assert "next hop self;" not in client  # reflected routes keep their originator's next hop
+
+
 def test_alone_in_the_mesh_says_so():
     assert "# No peers yet" in render_bird_config("n", "172.18.0.2", "10.244.0.0/26", 64512,
                                                    [], TIMERS)
@@ -59,3 +72,7 @@ def test_options():
     assert CalicoBGP.check_options({"errorWait": -1}) == [
         "errorWait must be whole seconds >= 0, got -1"]
     assert "unknown option 'ipip'" in CalicoBGP.check_options({"ipip": True})[0]
+    assert CalicoBGP.check_options({"routeReflectors": ["n9"]}, ("n1", "n2")) == [
+        "routeReflectors: no node named 'n9'"]
+    assert CalicoBGP.check_options({"routeReflectors": "n1"})[0].startswith(
+        "routeReflectors must be a list")
