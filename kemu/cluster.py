@@ -5,8 +5,9 @@ Build order (teardown is the reverse, and runs whatever part of the build happen
   2. per node: subnet lease, backend join (the node's cross-node data plane);
   3. per node: backend add_peers with every other node (routes to the other nodes' pods);
   4. per node: the CNI config the backend gives, written where a user can read it;
-  5. per pod: its node's kubelet runs it (netns, CNI ADD, containers);
-  6. ready: every pod answers from its gateway and across nodes at steady-state latency.
+  5. per pod: its node's kubelet runs it (netns, CNI ADD, resolv.conf, containers);
+  6. ready: every pod answers from its gateway and across nodes at steady-state latency;
+  7. controllers: readiness → endpoints → kube-proxy rules, DNS records, policy rules.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -24,6 +26,7 @@ from mininet.link import Link
 
 from kemu.backend import Backend, PodNetwork, get_backend
 from kemu.cni import NetworkConfigList, find_cni_path
+from kemu.controllers import Controllers
 from kemu.errors import KemuError, NotReadyError
 from kemu.ipam import Lease, SubnetLeaseStore, underlay_addresses
 from kemu.kubelet import Kubelet, Pod
@@ -33,6 +36,7 @@ from kemu.scenario import Endpoint, Scenario
 from kemu.state import RunState
 
 UNDERLAY_MTU = 1500
+PROBE_READY_TIMEOUT_S = 15.0  # how long a build waits for pods with readiness probes
 READY_RTT_MS = 20.0  # frames held for ARP come back after ~200-1000 ms; steady state is <1 ms
 _RTT = re.compile(r"time=([0-9.]+) ms")
 
@@ -54,6 +58,7 @@ class Cluster:
         self.pods: dict[str, Pod] = {}
         self._joined: list[str] = []
         self.timings: dict[str, float] = {}  # how long each build phase took
+        self.controllers: Controllers | None = None
 
     # -- build -------------------------------------------------------------------------------
 
@@ -74,7 +79,8 @@ class Cluster:
                                      cni_path)
             conf.write(self.state.dir / "nodes" / name / "net.d",
                        f"10-{self.backend.name}.conflist")
-            self.kubelets[name] = Kubelet(node, conf, self.state)
+            self.kubelets[name] = Kubelet(node, conf, self.state, self._resolv_conf
+                                          if self.scenario.dns.enabled else None)
         self.timings["network_s"] = clock.lap()
         self.log(f"{len(self.nodes)} nodes up with {self.backend.name}")
         for spec in self.scenario.pods:
@@ -82,8 +88,17 @@ class Cluster:
         for pod in self.pods.values():
             self.kubelets[pod.node.name].wait_running(pod)
         self.timings["pods_s"] = clock.lap()
+        # The pod network first, before policies may (rightly) refuse the readiness pings.
         self.wait_ready()
         self.timings["ready_s"] = clock.lap()
+        self.controllers = Controllers(self)
+        self.controllers.start()
+        probed = [p.key for p in self.scenario.pods
+                  if any(c.readiness for c in p.containers)]
+        for key in self.controllers.wait_ready(probed, PROBE_READY_TIMEOUT_S):
+            self.log(f"pod {key} is not ready after {PROBE_READY_TIMEOUT_S:.0f} s: it is not "
+                     f"an endpoint of its services")
+        self.timings["services_s"] = clock.lap()
         self.log(f"{len(self.pods)} pods ready in {clock.total():.1f} s")
 
     def _build_underlay(self) -> None:
@@ -166,13 +181,37 @@ class Cluster:
             return ["ip", "netns", "exec", where.netns]
         return ["nsenter", f"--net={where.netns_path}", "--"]
 
-    def resolve(self, endpoint: Endpoint) -> tuple[list[str], str]:
-        """(argv prefix to run commands there, its IP) for a measurement endpoint."""
+    def resolve(self, endpoint: Endpoint) -> Place:
+        """Where a measurement endpoint is: how to run commands there, its address and port."""
+        if endpoint.service:
+            svc = next(s for s in self.scenario.services if s.key == endpoint.service)
+            if endpoint.node_port:
+                node = self.nodes[endpoint.node]
+                return Place(self.exec_prefix(node), str(node_address(node)), endpoint.port)
+            return Place([], svc.cluster_ip, endpoint.port)
         if endpoint.pod:
             pod = self.pods[endpoint.pod]
-            return self.exec_prefix(pod), pod.ip
+            ports = [p.container_port for c in pod.spec.containers for p in c.ports
+                     if p.protocol == "TCP"]
+            return Place(self.exec_prefix(pod), pod.ip, ports[0] if ports else 0)
         node = self.nodes[endpoint.node]
-        return self.exec_prefix(node), str(node_address(node))
+        return Place(self.exec_prefix(node), str(node_address(node)), 0)
+
+    def _resolv_conf(self, namespace: str) -> str:
+        domain = self.scenario.dns.domain
+        return (f"# Generated by kemu: cluster DNS, as kubelet's ClusterFirst policy.\n"
+                f"search {namespace}.svc.{domain} svc.{domain} {domain}\n"
+                f"nameserver {self.scenario.dns.cluster_ip}\n"
+                f"options ndots:5\n")
+
+    def crash_pod(self, key: str) -> None:
+        """The pod's containers die (the sandbox stays): the controllers notice."""
+        pod = self.pods[key]
+        self.kubelets[pod.node.name].crash_pod(pod)
+
+    def node_rules(self, node: str) -> str:
+        """The node's iptables, as `iptables-save` prints them (kube-proxy's and policies')."""
+        return self.nodes[node].run("iptables-save")
 
     def describe(self) -> dict[str, Any]:
         """The cluster as built, for results.json and `kemu status`."""
@@ -186,7 +225,19 @@ class Cluster:
                        "dataplane": self.backend.node_state(self.nodes[lease.node])}
                       for lease in self.leases.leases()],
             "pods": [{"name": p.spec.name, "namespace": p.spec.namespace, "node": p.node.name,
-                      "ip": p.ip} for p in self.pods.values()],
+                      "ip": p.ip, "ready": p.ready} for p in self.pods.values()],
+            "services": [{"name": s.name, "namespace": s.namespace, "type": s.type,
+                          "clusterIP": s.cluster_ip or None,
+                          "ports": [{"name": p.name, "port": p.port, "protocol": p.protocol,
+                                     "targetPort": p.target_port,
+                                     **({"nodePort": p.node_port} if p.node_port else {}),
+                                     "endpoints": [f"{e.ip}:{e.port}" for e in
+                                                   (self.controllers.endpoints or {}).get(
+                                                       (s.key, p.name), [])]
+                                     if self.controllers else []}
+                                    for p in s.ports],
+                          **({"externalName": s.external_name} if s.external_name else {})}
+                         for s in self.scenario.services],
         }
 
     # -- teardown ----------------------------------------------------------------------------
@@ -201,6 +252,9 @@ class Cluster:
                 step()
             except (KemuError, OSError, subprocess.SubprocessError) as e:
                 errors.append(f"{what}: {e}")
+
+        if self.controllers:
+            self.controllers.stop()
 
         for kubelet in self.kubelets.values():
             for pod in list(kubelet.pods.values()):
@@ -217,6 +271,15 @@ class Cluster:
                 self.state.forget_process(node.pid)
             self.net = None
         return errors
+
+
+@dataclass(frozen=True)
+class Place:
+    """A measurement endpoint, resolved: argv prefix to run there, address, port."""
+
+    prefix: list[str]
+    ip: str
+    port: int
 
 
 def node_address(node: K8sNode) -> ipaddress.IPv4Address:

@@ -35,8 +35,9 @@ def preflight(scenario: Scenario, caps: list[doctor.Capability]) -> None:
         problems.append("topology.link.delay: this kernel has no sch_netem, which link delay "
                         "needs (kemu doctor); remove the delay or run on a kernel with netem")
     for m in scenario.measurements:
-        if not have[m.type].ok:
-            problems.append(f"measurement {m.name}: {m.type} is not installed")
+        tool = {"ping": "ping", "iperf3": "iperf3"}.get(m.type)  # http, dns: kemu's own probe
+        if tool and not have[tool].ok:
+            problems.append(f"measurement {m.name}: {tool} is not installed")
     for plugin, feature in (("flannel-vxlan", "vxlan"), ("flannel-udp", "tun"),
                             ("calico-bgp", "bird")):
         if scenario.cluster.cni_plugin == plugin and not have[feature].ok:
@@ -91,7 +92,7 @@ def run_experiment(runs: list[Run], out_dir: Path, log: Log = lambda message: No
                 if run.params:
                     log(f"run {number}/{len(runs)}: {run.label}")
                 try:
-                    _run_one(run, results, log)
+                    _run_one(run, results, log, out_dir / "rules" / f"run-{number}")
                 except KemuError as e:
                     failures.append(f"{run.label or run.scenario.name}: {e}")
     except KeyboardInterrupt:
@@ -104,7 +105,7 @@ def run_experiment(runs: list[Run], out_dir: Path, log: Log = lambda message: No
     return results
 
 
-def _run_one(run: Run, results: Results, log: Log) -> None:
+def _run_one(run: Run, results: Results, log: Log, rules_dir: Path) -> None:
     scenario = run.scenario
     entry = results.begin_run(run.params)
     state = RunState.create(scenario.name)
@@ -114,6 +115,9 @@ def _run_one(run: Run, results: Results, log: Log) -> None:
         cluster = Cluster(scenario, state, log)
         cluster.start()
         results.set_cluster(entry, cluster.describe())
+        rules_dir.mkdir(parents=True, exist_ok=True)
+        for name in cluster.nodes:  # kube-proxy's and the policies' rules, as a node holds them
+            (rules_dir / f"{name}.iptables").write_text(cluster.node_rules(name))
         for spec in scenario.measurements:
             log(f"measuring {spec.name} ({spec.type}, {spec.source} → {spec.target})")
             measurement = results.begin(entry, spec)

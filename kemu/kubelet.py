@@ -8,8 +8,10 @@ the runtime brings up `lo` with the `loopback` plugin and `eth0` with the node's
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -18,10 +20,14 @@ from typing import Any
 
 from kemu.cni import Attachment, NetworkConfigList, pod_ips
 from kemu.errors import KemuError, NotReadyError
+from kemu.netns import run_in_netns
 from kemu.node import K8sNode
-from kemu.objects import PodSpec
-from kemu.state import RunState, delete_netns
+from kemu.objects import PodSpec, Probe
+from kemu.services import PodStatus
+from kemu.state import RunState, delete_netns, remove_path
 from kemu.workloads import container_argv
+
+NETNS_ETC = Path("/etc/netns")  # `ip netns exec NAME` bind-mounts files from here over /etc
 
 LOOPBACK_CONF = {"cniVersion": "1.0.0", "name": "cni-loopback",
                  "plugins": [{"type": "loopback"}]}
@@ -37,6 +43,13 @@ class Pod:
     ip: str = ""
     cni_result: dict[str, Any] = field(default_factory=dict)
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    ready: bool = False
+    started_at: float = 0.0
+    probe_state: dict[str, list[float]] = field(default_factory=dict)  # container → [next, ok, bad]
+
+    @property
+    def running(self) -> bool:
+        return bool(self.processes) and all(p.poll() is None for p in self.processes)
 
     @property
     def name(self) -> str:
@@ -70,11 +83,13 @@ class Pod:
 
 
 class Kubelet:
-    def __init__(self, node: K8sNode, network: NetworkConfigList, state: RunState):
+    def __init__(self, node: K8sNode, network: NetworkConfigList, state: RunState,
+                 resolv_conf: Any = None):
         self.node = node
         self.network = network
         self.loopback = NetworkConfigList(LOOPBACK_CONF, network.cni_path)
         self.state = state
+        self.resolv_conf = resolv_conf  # namespace → resolv.conf text (None: the host's)
         self.pods: dict[str, Pod] = {}
 
     def run_pod(self, spec: PodSpec) -> Pod:
@@ -92,6 +107,9 @@ class Kubelet:
             if not ips:
                 raise KemuError(f"CNI gave pod {spec.key} no address")
             pod.ip = ips[0]
+            if self.resolv_conf and spec.namespace != "kube-system":
+                self._write_resolv_conf(pod)
+            pod.started_at = time.monotonic()
             for container in spec.containers:
                 self._start_container(pod, container.name, container_argv(container),
                                       dict(container.env))
@@ -99,6 +117,16 @@ class Kubelet:
             self.kill_pod(pod)
             raise
         return pod
+
+    def _write_resolv_conf(self, pod: Pod) -> None:
+        """The pod's /etc/resolv.conf (cluster DNS, search path of its namespace), through
+        iproute2's per-namespace /etc/netns/NAME/, recorded for removal."""
+        directory = NETNS_ETC / pod.netns
+        for path in (NETNS_ETC, directory, directory / "resolv.conf"):
+            if not path.exists():
+                self.state.record_path(str(path))
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "resolv.conf").write_text(self.resolv_conf(pod.spec.namespace))
 
     def _attachment(self, pod: Pod, ifname: str = "eth0") -> Attachment:
         return Attachment(container_id=pod.netns, netns=pod.netns_path, ifname=ifname)
@@ -108,7 +136,7 @@ class Kubelet:
         log_dir.mkdir(parents=True, exist_ok=True)
         environment = {**os.environ, "HOSTNAME": pod.spec.name, "POD_NAME": pod.spec.name,
                        "POD_NAMESPACE": pod.spec.namespace, "POD_IP": pod.ip,
-                       "NODE_NAME": self.node.name, **env}
+                       "NODE_NAME": self.node.name, "KEMU_RUN_DIR": str(self.state.dir), **env}
         with open(log_dir / f"{name}.log", "wb") as log:
             try:
                 proc = pod.popen(argv, stdin=subprocess.DEVNULL, stdout=log,
@@ -137,6 +165,74 @@ class Kubelet:
                                     f"{timeout:.0f} s")
             time.sleep(0.02)
 
+    # -- status -------------------------------------------------------------------------------
+
+    def update_readiness(self) -> None:
+        """One round of kubelet's prober: a pod is ready while all its containers run and
+        every readiness probe holds (per its period and thresholds). Without a probe, a
+        running container is ready."""
+        now = time.monotonic()
+        for pod in list(self.pods.values()):
+            if not pod.running:
+                pod.ready = False
+                continue
+            ready = True
+            for container in pod.spec.containers:
+                probe = container.readiness
+                if probe is None:
+                    continue
+                state = pod.probe_state.setdefault(
+                    container.name, [pod.started_at + probe.initial_delay_s, 0, 0, 0])
+                next_at, ok, bad, was_ready = state
+                if now >= next_at:
+                    state[0] = now + probe.period_s
+                    if self._probe(pod, probe):
+                        state[1], state[2] = ok + 1, 0
+                    else:
+                        state[1], state[2] = 0, bad + 1
+                    if state[1] >= probe.success_threshold:
+                        state[3] = 1
+                    elif state[2] >= probe.failure_threshold:
+                        state[3] = 0
+                ready = ready and bool(state[3])
+            pod.ready = ready
+
+    def _probe(self, pod: Pod, probe: Probe) -> bool:
+        if probe.kind == "exec":
+            try:
+                return pod.exec(*probe.command, timeout=probe.timeout_s).returncode == 0
+            except subprocess.TimeoutExpired:
+                return False
+        port = pod.spec.port_number(probe.port)
+        if port is None:
+            return False
+
+        def attempt() -> bool:  # from the node, as kubelet probes
+            try:
+                if probe.kind == "tcpSocket":
+                    socket.create_connection((pod.ip, port), timeout=probe.timeout_s).close()
+                    return True
+                conn = http.client.HTTPConnection(pod.ip, port, timeout=probe.timeout_s)
+                try:
+                    conn.request("GET", probe.path, headers={"User-Agent": "kube-probe/kemu"})
+                    return 200 <= conn.getresponse().status < 400
+                finally:
+                    conn.close()
+            except OSError:
+                return False
+
+        return run_in_netns(self.node.netns_path, attempt)
+
+    def statuses(self) -> list[PodStatus]:
+        return [PodStatus(p.spec, p.ip, self.node.name, p.ready) for p in self.pods.values()]
+
+    def crash_pod(self, pod: Pod) -> None:
+        """Kill the pod's containers, leaving its sandbox: what a crash looks like to the rest
+        of the cluster."""
+        for proc in pod.processes:
+            _stop_process(proc, grace=0)
+        pod.ready = False
+
     def kill_pod(self, pod: Pod) -> None:
         """StopPodSandbox + RemovePodSandbox: containers, CNI DEL (even after a failed ADD),
         namespace. Tolerates whatever part is already gone."""
@@ -152,6 +248,10 @@ class Kubelet:
                 errors.append(e)
         delete_netns(pod.netns)
         self.state.forget_netns(pod.netns)
+        directory = NETNS_ETC / pod.netns
+        for path in (directory / "resolv.conf", directory):
+            if str(path) in self.state.data["paths"] and remove_path(path):
+                self.state.forget_path(str(path))
         self.pods.pop(pod.spec.key, None)
         if errors:
             raise errors[0]
@@ -160,7 +260,7 @@ class Kubelet:
 def _stop_process(proc: subprocess.Popen[Any], grace: float = 1.0) -> None:
     if proc.poll() is not None:
         return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
+    for sig in ((signal.SIGTERM, signal.SIGKILL) if grace else (signal.SIGKILL,)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:

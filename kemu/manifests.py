@@ -1,4 +1,5 @@
-"""Kubernetes manifests → kemu objects (Pod and apps/v1 Deployment for now).
+"""Kubernetes manifests → kemu objects: Pod, apps/v1 Deployment, Service, Namespace and
+networking.k8s.io/v1 NetworkPolicy.
 
 Pure: parses and checks plain dicts. Every problem names the field path within the document;
 the caller prefixes the document's place (`workloads[2]` or `web.yaml#1`). Fields that do
@@ -8,12 +9,25 @@ warning naming them; fields kemu does not know are errors, never silently ignore
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kemu.errors import Problem
-from kemu.objects import Container, ContainerPort, PodSpec
+from kemu.objects import (
+    Container,
+    ContainerPort,
+    Namespace,
+    NetworkPolicy,
+    PodSpec,
+    PolicyPeer,
+    PolicyPort,
+    PolicyRule,
+    Probe,
+    Service,
+    ServicePort,
+)
 from kemu.workloads import IMAGES, known_images
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -28,7 +42,6 @@ IGNORED_POD_FIELDS = {
 IGNORED_CONTAINER_FIELDS = {
     "resources", "imagePullPolicy", "livenessProbe", "startupProbe", "volumeMounts",
     "securityContext", "terminationMessagePath", "terminationMessagePolicy", "workingDir",
-    "readinessProbe",  # kemu treats a started container as ready (readiness comes with Services)
 }
 IGNORED_DEPLOYMENT_FIELDS = {
     "strategy", "revisionHistoryLimit", "minReadySeconds", "progressDeadlineSeconds", "paused",
@@ -36,12 +49,21 @@ IGNORED_DEPLOYMENT_FIELDS = {
 IGNORED_METADATA_FIELDS = {"annotations", "uid", "resourceVersion", "generation",
                            "creationTimestamp", "managedFields"}
 
-SUPPORTED_KINDS = ("v1/Pod", "apps/v1/Deployment")
+IGNORED_SERVICE_FIELDS = {"ipFamilies", "ipFamilyPolicy", "clusterIPs",
+                          "allocateLoadBalancerNodePorts", "loadBalancerSourceRanges",
+                          "loadBalancerClass"}
+SUPPORTED_KINDS = ("v1/Pod", "apps/v1/Deployment", "v1/Service", "v1/Namespace",
+                   "networking.k8s.io/v1/NetworkPolicy")
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+NODE_PORT_RANGE = (30000, 32767)
 
 
 @dataclass
 class Parsed:
     pods: list[PodSpec] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
+    policies: list[NetworkPolicy] = field(default_factory=list)
+    namespaces: list[Namespace] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
@@ -93,6 +115,25 @@ class _Checker:
                 self.error(f"{path}.{k}", "label values must be strings")
         return {str(k): str(v) for k, v in labels.items()}
 
+    def integer(self, value: Any, path: str, low: int, high: int) -> int | None:
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            self.error(path, f"must be a whole number {low}..{high}, got {value!r}")
+            return None
+        return value
+
+    def port_ref(self, value: Any, path: str) -> int | str | None:
+        """A port given by number or by container port name (IANA_SVC_NAME)."""
+        if isinstance(value, str) and re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", value) \
+                and len(value) <= 15 and not value.isdigit():
+            return value
+        return self.integer(value, path, 1, 65535)
+
+    def selector(self, value: Any, path: str) -> dict[str, str]:
+        """A LabelSelector: matchLabels only (matchExpressions is refused, not ignored)."""
+        doc = self.mapping(value, path)
+        self.fields(doc, path, {"matchLabels"})
+        return self.labels(doc.get("matchLabels"), f"{path}.matchLabels")
+
     def name(self, value: Any, path: str) -> str:
         if not isinstance(value, str) or not DNS_LABEL.match(value):
             self.error(path, f"must be a DNS label (lower-case letters, digits, '-'; at most 63), "
@@ -109,10 +150,11 @@ def parse_manifest(doc: Any, file: str = "", where: str = "") -> Parsed:
         check.error("", "a manifest must be a mapping with apiVersion and kind")
         return out
     kind_key = f"{doc.get('apiVersion')}/{doc.get('kind')}"
-    if kind_key == "v1/Pod":
-        _parse_pod(doc, check)
-    elif kind_key == "apps/v1/Deployment":
-        _parse_deployment(doc, check)
+    parsers = {"v1/Pod": _parse_pod, "apps/v1/Deployment": _parse_deployment,
+               "v1/Service": _parse_service, "v1/Namespace": _parse_namespace,
+               "networking.k8s.io/v1/NetworkPolicy": _parse_policy}
+    if kind_key in parsers:
+        parsers[kind_key](doc, check)
     else:
         check.error("kind", f"{doc.get('kind')!r} of apiVersion {doc.get('apiVersion')!r} is "
                             f"not supported here (supported: {', '.join(SUPPORTED_KINDS)})")
@@ -195,8 +237,8 @@ def _pod_spec(value: Any, check: _Checker, path: str, name: str, namespace: str,
 
 def _container(value: Any, check: _Checker, path: str) -> Container | None:
     doc = check.mapping(value, path)
-    check.fields(doc, path, {"name", "image", "command", "args", "ports", "env"},
-                 IGNORED_CONTAINER_FIELDS)
+    check.fields(doc, path, {"name", "image", "command", "args", "ports", "env",
+                             "readinessProbe"}, IGNORED_CONTAINER_FIELDS)
     name = check.name(doc.get("name"), f"{path}.name")
     image = doc.get("image", "")
     command = _strings(doc.get("command"), check, f"{path}.command")
@@ -225,10 +267,241 @@ def _container(value: Any, check: _Checker, path: str) -> Container | None:
             check.error(f"{path}.env[{i}].name", "must be a string")
             continue
         env.append((item["name"], str(item.get("value", ""))))
+    readiness = _probe(doc["readinessProbe"], check, f"{path}.readinessProbe") \
+        if "readinessProbe" in doc else None
     if not name:
         return None
     return Container(name=name, image=str(image), command=command, args=args,
-                     ports=tuple(ports), env=tuple(env))
+                     ports=tuple(ports), env=tuple(env), readiness=readiness)
+
+
+def _probe(value: Any, check: _Checker, path: str) -> Probe | None:
+    doc = check.mapping(value, path)
+    timing = {"initialDelaySeconds": ("initial_delay_s", 0), "periodSeconds": ("period_s", 1),
+              "timeoutSeconds": ("timeout_s", 1), "successThreshold": ("success_threshold", 1),
+              "failureThreshold": ("failure_threshold", 1)}
+    kinds = [k for k in ("tcpSocket", "httpGet", "exec") if k in doc]
+    check.fields(doc, path, {"tcpSocket", "httpGet", "exec", *timing},
+                 {"terminationGracePeriodSeconds"})
+    if len(kinds) != 1:
+        check.error(path, "give exactly one of tcpSocket, httpGet, exec (grpc is not supported)")
+        return None
+    kind = kinds[0]
+    action = check.mapping(doc[kind], f"{path}.{kind}")
+    values: dict[str, Any] = {}
+    for key, (attr, low) in timing.items():
+        if key in doc and (number := check.integer(doc[key], f"{path}.{key}", low, 3600)) \
+                is not None:
+            values[attr] = number
+    if kind == "exec":
+        check.fields(action, f"{path}.exec", {"command"})
+        command = _strings(action.get("command"), check, f"{path}.exec.command")
+        if not command:
+            check.error(f"{path}.exec.command", "an exec probe needs a command")
+        return Probe("exec", command=command, **values)
+    known = {"port", "host"} | ({"path", "scheme", "httpHeaders"} if kind == "httpGet" else set())
+    check.fields(action, f"{path}.{kind}", known)
+    if action.get("host"):
+        check.error(f"{path}.{kind}.host", "probes go to the pod's own address; host is not "
+                                           "supported")
+    if action.get("scheme", "HTTP") != "HTTP":
+        check.error(f"{path}.{kind}.scheme", "only HTTP is supported")
+    if action.get("httpHeaders"):
+        check.warn(f"{path}.{kind}.httpHeaders", "has no effect in kemu and is ignored")
+    port = check.port_ref(action.get("port"), f"{path}.{kind}.port")
+    if port is None:
+        return None
+    return Probe(kind, port=port, path=str(action.get("path", "/")), **values)
+
+
+def _parse_namespace(doc: dict[str, Any], check: _Checker) -> None:
+    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
+    meta = check.mapping(doc.get("metadata"), "metadata")
+    check.fields(meta, "metadata", {"name", "labels"}, IGNORED_METADATA_FIELDS)
+    name = check.name(meta.get("name"), "metadata.name")
+    labels = check.labels(meta.get("labels"), "metadata.labels")
+    if name:
+        # Kubernetes labels every namespace with its name (namespaceSelector relies on it).
+        check.out.namespaces.append(Namespace(name, {**labels,
+                                                     "kubernetes.io/metadata.name": name}))
+
+
+def _parse_service(doc: dict[str, Any], check: _Checker) -> None:
+    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
+    name, namespace, _ = _metadata(doc, check)
+    spec = check.mapping(doc.get("spec"), "spec")
+    check.fields(spec, "spec", {"type", "clusterIP", "ports", "selector", "externalIPs",
+                                "sessionAffinity", "sessionAffinityConfig",
+                                "externalTrafficPolicy", "externalName", "loadBalancerIP",
+                                "internalTrafficPolicy", "publishNotReadyAddresses"},
+                 IGNORED_SERVICE_FIELDS)
+    kind = spec.get("type", "ClusterIP")
+    if kind not in SERVICE_TYPES:
+        check.error("spec.type", f"must be one of {', '.join(SERVICE_TYPES)}, got {kind!r}")
+        return
+    if spec.get("internalTrafficPolicy", "Cluster") != "Cluster":
+        check.error("spec.internalTrafficPolicy", "only Cluster is supported")
+    if spec.get("publishNotReadyAddresses"):
+        check.error("spec.publishNotReadyAddresses", "is not supported")
+    if kind == "LoadBalancer":
+        check.warn("spec.type", "LoadBalancer: kemu programs its ClusterIP and NodePorts; no "
+                                "external load balancer is emulated yet")
+    cluster_ip = spec.get("clusterIP", "")
+    if not isinstance(cluster_ip, str):
+        check.error("spec.clusterIP", f"must be an address or None, got {cluster_ip!r}")
+        cluster_ip = ""
+    selector = check.labels(spec["selector"], "spec.selector") if "selector" in spec else None
+    ports = []
+    port_docs = check.sequence(spec.get("ports"), "spec.ports")
+    for i, p in enumerate(port_docs):
+        path = f"spec.ports[{i}]"
+        port_doc = check.mapping(p, path)
+        check.fields(port_doc, path, {"name", "protocol", "port", "targetPort", "nodePort"},
+                     {"appProtocol"})
+        number = check.integer(port_doc.get("port"), f"{path}.port", 1, 65535)
+        protocol = port_doc.get("protocol", "TCP")
+        if protocol not in ("TCP", "UDP"):
+            check.error(f"{path}.protocol", f"must be TCP or UDP, got {protocol!r}")
+        port_name = port_doc.get("name", "")
+        if len(port_docs) > 1 and not port_name:
+            check.error(f"{path}.name", "a service with several ports must name each")
+        target = check.port_ref(port_doc.get("targetPort", number), f"{path}.targetPort")
+        node_port = 0
+        if "nodePort" in port_doc:
+            if kind not in ("NodePort", "LoadBalancer"):
+                check.error(f"{path}.nodePort", f"only NodePort and LoadBalancer services have "
+                                                f"node ports, this one is {kind}")
+            node_port = check.integer(port_doc["nodePort"], f"{path}.nodePort",
+                                      *NODE_PORT_RANGE) or 0
+        if number is not None and target is not None:
+            ports.append(ServicePort(number, target, str(protocol), str(port_name), node_port))
+    names = [p.name for p in ports if p.name]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        check.error("spec.ports", f"port name {dup!r} is used twice")
+    external_name = spec.get("externalName", "")
+    if kind == "ExternalName":
+        if not isinstance(external_name, str) or not DNS_SUBDOMAIN.match(external_name):
+            check.error("spec.externalName", f"an ExternalName service needs a DNS name, got "
+                                             f"{external_name!r}")
+        if selector:
+            check.error("spec.selector", "an ExternalName service has no selector")
+    elif external_name:
+        check.error("spec.externalName", f"applies to type ExternalName only, not {kind}")
+    elif not ports:
+        check.error("spec.ports", "a service needs at least one port")
+    if cluster_ip == "None" and kind != "ClusterIP":
+        check.error("spec.clusterIP", f"a headless service (None) must be type ClusterIP, "
+                                      f"not {kind}")
+    affinity = spec.get("sessionAffinity", "None")
+    if affinity not in ("None", "ClientIP"):
+        check.error("spec.sessionAffinity", f"must be None or ClientIP, got {affinity!r}")
+    timeout = 10800
+    config = check.mapping(spec.get("sessionAffinityConfig"), "spec.sessionAffinityConfig")
+    check.fields(config, "spec.sessionAffinityConfig", {"clientIP"})
+    client = check.mapping(config.get("clientIP"), "spec.sessionAffinityConfig.clientIP")
+    check.fields(client, "spec.sessionAffinityConfig.clientIP", {"timeoutSeconds"})
+    if "timeoutSeconds" in client:
+        timeout = check.integer(client["timeoutSeconds"],
+                                "spec.sessionAffinityConfig.clientIP.timeoutSeconds", 1,
+                                86400) or timeout
+    policy = spec.get("externalTrafficPolicy", "Cluster")
+    if policy not in ("Cluster", "Local"):
+        check.error("spec.externalTrafficPolicy", f"must be Cluster or Local, got {policy!r}")
+    elif policy == "Local" and kind not in ("NodePort", "LoadBalancer"):
+        check.error("spec.externalTrafficPolicy", f"applies to NodePort and LoadBalancer "
+                                                  f"services, not {kind}")
+    external_ips = tuple(str(ip) for ip in check.sequence(spec.get("externalIPs"),
+                                                          "spec.externalIPs"))
+    for i, ip in enumerate(external_ips):
+        if not re.match(r"^\d{1,3}(\.\d{1,3}){3}$", ip):
+            check.error(f"spec.externalIPs[{i}]", f"not an IPv4 address: {ip!r}")
+    if name:
+        check.out.services.append(Service(
+            name=name, namespace=namespace, type=kind, cluster_ip=cluster_ip, ports=tuple(ports),
+            selector=selector, external_ips=external_ips, session_affinity=affinity,
+            affinity_timeout_s=timeout, external_traffic_policy=policy,
+            external_name=str(external_name), load_balancer_ip=str(spec.get("loadBalancerIP",
+                                                                            ""))))
+
+
+def _parse_policy(doc: dict[str, Any], check: _Checker) -> None:
+    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
+    name, namespace, _ = _metadata(doc, check)
+    spec = check.mapping(doc.get("spec"), "spec")
+    check.fields(spec, "spec", {"podSelector", "policyTypes", "ingress", "egress"})
+    if "podSelector" not in spec:
+        check.error("spec.podSelector", "is required ({} selects every pod of the namespace)")
+    pod_selector = check.selector(spec.get("podSelector"), "spec.podSelector")
+    rules: dict[str, list[PolicyRule]] = {"ingress": [], "egress": []}
+    for direction, peer_key in (("ingress", "from"), ("egress", "to")):
+        for i, r in enumerate(check.sequence(spec.get(direction), f"spec.{direction}")):
+            path = f"spec.{direction}[{i}]"
+            rule = check.mapping(r, path)
+            check.fields(rule, path, {peer_key, "ports"})
+            peers = [_policy_peer(p, check, f"{path}.{peer_key}[{k}]")
+                     for k, p in enumerate(check.sequence(rule.get(peer_key),
+                                                          f"{path}.{peer_key}"))]
+            ports = [_policy_port(p, check, f"{path}.ports[{k}]")
+                     for k, p in enumerate(check.sequence(rule.get("ports"), f"{path}.ports"))]
+            rules[direction].append(PolicyRule(tuple(p for p in peers if p),
+                                               tuple(p for p in ports if p)))
+    types = spec.get("policyTypes")
+    if types is None:  # Kubernetes' default: Ingress, plus Egress when egress rules exist
+        types = ["Ingress"] + (["Egress"] if "egress" in spec else [])
+    for i, t in enumerate(check.sequence(types, "spec.policyTypes")):
+        if t not in ("Ingress", "Egress"):
+            check.error(f"spec.policyTypes[{i}]", f"must be Ingress or Egress, got {t!r}")
+    if name:
+        check.out.policies.append(NetworkPolicy(name, namespace, pod_selector, tuple(types),
+                                                tuple(rules["ingress"]),
+                                                tuple(rules["egress"])))
+
+
+def _policy_peer(value: Any, check: _Checker, path: str) -> PolicyPeer | None:
+    doc = check.mapping(value, path)
+    check.fields(doc, path, {"podSelector", "namespaceSelector", "ipBlock"})
+    if "ipBlock" in doc:
+        if len(doc) > 1:
+            check.error(path, "ipBlock cannot be combined with selectors")
+        block = check.mapping(doc["ipBlock"], f"{path}.ipBlock")
+        check.fields(block, f"{path}.ipBlock", {"cidr", "except"})
+        cidr = _cidr(block.get("cidr"), check, f"{path}.ipBlock.cidr")
+        excepts = [_cidr(e, check, f"{path}.ipBlock.except[{k}]")
+                   for k, e in enumerate(check.sequence(block.get("except"),
+                                                        f"{path}.ipBlock.except"))]
+        return PolicyPeer(ip_block=cidr, ip_block_except=tuple(e for e in excepts if e)) \
+            if cidr else None
+    if not doc:
+        check.error(path, "give podSelector, namespaceSelector or ipBlock")
+        return None
+    return PolicyPeer(
+        pod_selector=check.selector(doc["podSelector"], f"{path}.podSelector")
+        if "podSelector" in doc else None,
+        namespace_selector=check.selector(doc["namespaceSelector"], f"{path}.namespaceSelector")
+        if "namespaceSelector" in doc else None)
+
+
+def _policy_port(value: Any, check: _Checker, path: str) -> PolicyPort | None:
+    doc = check.mapping(value, path)
+    check.fields(doc, path, {"protocol", "port", "endPort"})
+    protocol = doc.get("protocol", "TCP")
+    if protocol not in ("TCP", "UDP"):
+        check.error(f"{path}.protocol", f"must be TCP or UDP, got {protocol!r}")
+        return None
+    port = check.port_ref(doc["port"], f"{path}.port") if "port" in doc else None
+    end = check.integer(doc["endPort"], f"{path}.endPort", 1, 65535) if "endPort" in doc \
+        else None
+    if end is not None and not isinstance(port, int):
+        check.error(f"{path}.endPort", "needs a numeric port to start the range")
+    return PolicyPort(str(protocol), port, end)
+
+
+def _cidr(value: Any, check: _Checker, path: str) -> str:
+    try:
+        return str(ipaddress.IPv4Network(str(value), strict=False))
+    except ValueError:
+        check.error(path, f"not an IPv4 CIDR: {value!r}")
+        return ""
 
 
 def _strings(value: Any, check: _Checker, path: str) -> tuple[str, ...]:

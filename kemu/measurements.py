@@ -9,10 +9,13 @@ keeps everything measured so far.
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 import subprocess
+import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -116,25 +119,86 @@ def summarize_iperf3(samples: list[Sample]) -> dict[str, Any]:
     return summary
 
 
+# -- http and dns (kemu/workloads/probe.py) -------------------------------------------------
+
+def probe_command(kind: str, target: str, count: int) -> list[str]:
+    return [sys.executable, "-m", "kemu.workloads.probe", kind, target, "--count", str(count)]
+
+
+def parse_probe(output: str) -> Sample:
+    """→ {requests: [...]} from the probe's JSON lines."""
+    return {"requests": [json.loads(line) for line in output.splitlines() if line.strip()]}
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+
+
+def _latency_summary(requests: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r["latency_ms"] for r in requests if "error" not in r]
+    summary: dict[str, Any] = {"requests": len(requests), "errors": len(requests) - len(ok)}
+    if ok:
+        summary.update(latency_min_ms=min(ok), latency_mean_ms=round(statistics.fmean(ok), 3),
+                       latency_p50_ms=percentile(ok, 50), latency_p90_ms=percentile(ok, 90),
+                       latency_p99_ms=percentile(ok, 99), latency_max_ms=max(ok))
+    return summary
+
+
+def summarize_http(samples: list[Sample]) -> dict[str, Any]:
+    requests = [r for s in samples for r in s["requests"]]
+    summary = _latency_summary(requests)
+    summary["backends"] = dict(sorted(Counter(r["pod"] for r in requests if r.get("pod"))
+                                      .items()))
+    return summary
+
+
+def summarize_dns(samples: list[Sample]) -> dict[str, Any]:
+    requests = [r for s in samples for r in s["requests"]]
+    summary = _latency_summary(requests)
+    summary["answers"] = sorted({a for r in requests for a in r.get("addresses", [])})
+    return summary
+
+
 # -- running -------------------------------------------------------------------------------
 
 SUMMARIZERS: dict[str, Callable[[list[Sample]], dict[str, Any]]] = {
-    "ping": summarize_ping, "iperf3": summarize_iperf3,
+    "ping": summarize_ping, "iperf3": summarize_iperf3, "http": summarize_http,
+    "dns": summarize_dns,
 }
 
 
 def run_measurement(cluster: Cluster, spec: MeasurementSpec,
                     record: Callable[[Sample], None]) -> None:
     """Run every repeat of `spec`, handing each sample to `record` as it completes."""
-    source, _ = cluster.resolve(spec.source)
-    target, target_ip = cluster.resolve(spec.target)
+    source = cluster.resolve(spec.source)
+    target = cluster.resolve(spec.target) if spec.target else None
     for repeat in range(spec.params["repeat"]):
         started = time.time()
         if spec.type == "ping":
-            sample = _run_ping(source, target_ip, spec.params)
+            assert target
+            sample = _run_ping(source.prefix, target.ip, spec.params)
+        elif spec.type == "iperf3":
+            assert target
+            sample = _run_iperf3(source.prefix, target.prefix, target.ip, spec.params)
+        elif spec.type == "http":
+            assert target
+            url = f"http://{target.ip}:{target.port}{spec.params['path']}"
+            sample = _run_probe(source.prefix, "http", url, spec.params["count"], 5.0)
         else:
-            sample = _run_iperf3(source, target, target_ip, spec.params)
+            sample = _run_probe(source.prefix, "dns", spec.params["query"],
+                                spec.params["count"], 5.0)
         record({"repeat": repeat, "started_at": started, **sample})
+
+
+def _run_probe(source: list[str], kind: str, target: str, count: int,
+               per_request_s: float) -> Sample:
+    proc = subprocess.run([*source, *probe_command(kind, target, count)], capture_output=True,
+                          text=True, timeout=count * per_request_s + 10)
+    if proc.returncode != 0:
+        raise KemuError(f"{kind} probe failed: {proc.stderr.strip()[-300:]}")
+    return parse_probe(proc.stdout)
 
 
 def _run_ping(source: list[str], target_ip: str, params: dict[str, Any]) -> Sample:

@@ -20,6 +20,21 @@ class ContainerPort:
 
 
 @dataclass(frozen=True)
+class Probe:
+    """A readinessProbe: tcpSocket, httpGet or exec, with kubelet's timing fields."""
+
+    kind: str  # "tcpSocket" | "httpGet" | "exec"
+    port: int | str = 0  # number or container port name (tcpSocket, httpGet)
+    path: str = "/"  # httpGet
+    command: tuple[str, ...] = ()  # exec
+    initial_delay_s: float = 0
+    period_s: float = 10
+    timeout_s: float = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
 class Container:
     name: str
     image: str = ""
@@ -27,6 +42,7 @@ class Container:
     args: tuple[str, ...] = ()
     ports: tuple[ContainerPort, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
+    readiness: Probe | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +59,92 @@ class PodSpec:
     def key(self) -> str:
         """namespace/name, unique in the cluster."""
         return f"{self.namespace}/{self.name}"
+
+    def port_number(self, port: int | str, protocol: str = "TCP") -> int | None:
+        """A container port by number or by name (as a Service's targetPort names it)."""
+        if isinstance(port, int):
+            return port
+        for container in self.containers:
+            for p in container.ports:
+                if p.name == port and p.protocol == protocol:
+                    return p.container_port
+        return None
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    port: int
+    target_port: int | str  # number, or the name of a container port
+    protocol: str = "TCP"
+    name: str = ""
+    node_port: int = 0  # 0: none (ClusterIP) or not yet allocated
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str = "default"
+    type: str = "ClusterIP"  # ClusterIP | NodePort | LoadBalancer | ExternalName
+    cluster_ip: str = ""  # "" until allocated; "None" for a headless service
+    ports: tuple[ServicePort, ...] = ()
+    selector: dict[str, str] | None = None  # None: endpoints are not managed
+    external_ips: tuple[str, ...] = ()
+    session_affinity: str = "None"  # None | ClientIP
+    affinity_timeout_s: int = 10800
+    external_traffic_policy: str = "Cluster"  # Cluster | Local
+    external_name: str = ""
+    load_balancer_ip: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def headless(self) -> bool:
+        return self.cluster_ip == "None"
+
+
+@dataclass(frozen=True)
+class PolicyPeer:
+    """One entry of a NetworkPolicy rule's from/to list."""
+
+    pod_selector: dict[str, str] | None = None
+    namespace_selector: dict[str, str] | None = None
+    ip_block: str = ""  # CIDR
+    ip_block_except: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PolicyPort:
+    protocol: str = "TCP"
+    port: int | str | None = None  # None: every port of the protocol
+    end_port: int | None = None
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    peers: tuple[PolicyPeer, ...] = ()  # empty: from/to anywhere
+    ports: tuple[PolicyPort, ...] = ()  # empty: every port
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    name: str
+    namespace: str
+    pod_selector: dict[str, str]
+    policy_types: tuple[str, ...]  # "Ingress", "Egress"
+    ingress: tuple[PolicyRule, ...] = ()
+    egress: tuple[PolicyRule, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:

@@ -50,8 +50,10 @@ class Results:
         self.save()
 
     def begin(self, run: dict[str, Any], spec: MeasurementSpec) -> dict[str, Any]:
-        entry = {"name": spec.name, "type": spec.type, "from": str(spec.source),
-                 "to": str(spec.target), "params": spec.params, "samples": [], "summary": {}}
+        to = str(spec.target) if spec.target else spec.params.get("query", "")
+        entry: dict[str, Any] = {"name": spec.name, "type": spec.type,
+                                 "from": str(spec.source), "to": to, "params": spec.params,
+                                 "samples": [], "summary": {}}
         run["measurements"].append(entry)
         self.save()
         return entry
@@ -100,6 +102,16 @@ def _describe(m: dict[str, Any]) -> str:
                 f"{s['rtt_max_ms']:.3f} ms, loss {s['loss_pct']:g} %")
     if not s:
         return "no samples"
+    if m["type"] in ("http", "dns"):
+        if "latency_p50_ms" not in s:
+            return f"{s['errors']}/{s['requests']} failed"
+        result = (f"p50/p90/p99 {s['latency_p50_ms']:.3f}/{s['latency_p90_ms']:.3f}/"
+                  f"{s['latency_p99_ms']:.3f} ms, {s['errors']} errors")
+        if s.get("backends"):
+            result += ", " + " ".join(f"{pod}:{n}" for pod, n in s["backends"].items())
+        if s.get("answers"):
+            result += ", " + " ".join(s["answers"])
+        return result
     result = f"{s['throughput_mbps']:.1f} Mbit/s"
     if "retransmits" in s:
         return result + f", {s['retransmits']} retransmits"

@@ -12,7 +12,7 @@ import copy
 import ipaddress
 import itertools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,9 +22,20 @@ import yaml
 
 from kemu.errors import KemuError, Problem, ScenarioError
 from kemu.manifests import parse_manifest
-from kemu.objects import NodeSpec, PodSpec, matches
+from kemu.objects import (
+    Container,
+    ContainerPort,
+    Namespace,
+    NetworkPolicy,
+    NodeSpec,
+    PodSpec,
+    Service,
+    ServicePort,
+    matches,
+)
 from kemu.registry import load_group
 from kemu.scheduler import SchedulingError, schedule
+from kemu.services import allocate, dns_service_ip
 from kemu.units import parse_duration_ms, parse_rate_mbit
 
 DEFAULT_POD_CIDR = "10.244.0.0/16"
@@ -37,7 +48,12 @@ MEASUREMENT_PARAMS: dict[str, dict[str, Any]] = {
     "ping": {"repeat": 1, "count": 10, "interval": 0.2, "size": 56},
     "iperf3": {"repeat": 1, "duration": 5, "parallel": 1, "reverse": False, "protocol": "tcp",
                "bitrate": None},
+    "http": {"repeat": 1, "count": 20, "path": "/"},
+    "dns": {"repeat": 1, "count": 10, "query": None},
 }
+# What each measurement type can be aimed at.
+TARGETS = {"ping": ("pod", "node"), "iperf3": ("pod", "node"),
+           "http": ("pod", "service", "nodePort"), "dns": ()}
 
 
 @dataclass(frozen=True)
@@ -63,13 +79,27 @@ class ClusterSpec:
 
 
 @dataclass(frozen=True)
+class DNSConfig:
+    enabled: bool = True
+    cluster_ip: str = ""
+    domain: str = "cluster.local"
+
+
+@dataclass(frozen=True)
 class Endpoint:
-    """One end of a measurement: a pod (namespace/name) or a node."""
+    """One end of a measurement: a pod (namespace/name), a node, a Service's ClusterIP, or a
+    Service's node port on a node. `port` is the resolved port number where one applies."""
 
     pod: str = ""
     node: str = ""
+    service: str = ""  # namespace/name
+    port: int = 0
+    node_port: bool = False
 
     def __str__(self) -> str:
+        if self.service:
+            name = self.service.removeprefix("default/")
+            return f"{self.node}:nodePort/{name}" if self.node_port else f"svc/{name}:{self.port}"
         if self.node:
             return f"node/{self.node}"
         return self.pod.removeprefix("default/")
@@ -80,7 +110,7 @@ class MeasurementSpec:
     name: str
     type: str
     source: Endpoint
-    target: Endpoint
+    target: Endpoint | None  # None for dns (it queries a name)
     params: dict[str, Any]
 
 
@@ -94,6 +124,10 @@ class Scenario:
     pods: tuple[PodSpec, ...]
     placement: dict[str, str]  # pod key → node name
     measurements: tuple[MeasurementSpec, ...]
+    services: tuple[Service, ...] = ()
+    policies: tuple[NetworkPolicy, ...] = ()
+    namespaces: tuple[Namespace, ...] = ()
+    dns: DNSConfig = DNSConfig(enabled=False)
     warnings: tuple[Problem, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -226,6 +260,10 @@ class _Semantics:
         self.doc, self.file = doc, file
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
+        self.services: list[Service] = []
+        self.policies: list[NetworkPolicy] = []
+        self.namespaces: list[Namespace] = []
+        self.places: dict[str, str] = {}  # object key → where it was declared
 
     def error(self, where: str, what: str, file: str = "") -> None:
         self.problems.append(Problem(where, what, file or self.file))
@@ -238,23 +276,50 @@ class _Semantics:
                             "cluster.serviceCIDR": cluster.service_cidr,
                             "topology.underlayCIDR": topology.underlay_cidr})
         pods = self._workloads(self.doc.get("workloads") or [])
+        dns = self._dns(self.doc["cluster"].get("dns") or {}, cluster)
+        if dns.enabled:
+            pods.append(DNS_POD)  # last: the user's pods keep the placement they would have
+            self.services.insert(0, replace(DNS_SERVICE, cluster_ip=dns.cluster_ip))
+        services: list[Service] = []
+        if cluster:
+            services, clashes = allocate(self.services, cluster.service_cidr)
+            for key, what in clashes:
+                self.error(self.places.get(key, "workloads"), what)
         placement: dict[str, str] = {}
-        if cluster and pods is not None:
+        if cluster:
             try:
                 placement = schedule(pods, list(cluster.nodes))
             except SchedulingError as e:
                 self.error("workloads", str(e))
             self._capacity(cluster, placement)
-        measurements = self._measurements(self.doc.get("measurements") or [], pods or [],
+        measurements = self._measurements(self.doc.get("measurements") or [], pods, services,
                                           cluster)
         if self.problems:
             raise ScenarioError(self.problems)
-        assert cluster and topology and pods is not None
+        assert cluster and topology
         meta = self.doc["metadata"]
+        declared = {ns.name: ns for ns in self.namespaces}
+        used = {p.namespace for p in pods} | {s.namespace for s in services} | {"default"}
+        namespaces = [declared.get(n) or Namespace(n, {"kubernetes.io/metadata.name": n})
+                      for n in sorted(used | set(declared))]
         return Scenario(name=meta["name"], description=meta.get("description", ""),
                         path=self.file, cluster=cluster, topology=topology, pods=tuple(pods),
                         placement=placement, measurements=tuple(measurements),
+                        services=tuple(services), policies=tuple(self.policies),
+                        namespaces=tuple(namespaces), dns=dns,
                         warnings=tuple(self.warnings), raw=self.doc)
+
+    def _dns(self, doc: dict[str, Any], cluster: ClusterSpec | None) -> DNSConfig:
+        if not doc.get("enabled", True) or cluster is None:
+            return DNSConfig(enabled=False)
+        ip = doc.get("clusterIP", dns_service_ip(cluster.service_cidr))
+        try:
+            if ipaddress.IPv4Address(ip) not in cluster.service_cidr:
+                self.error("cluster.dns.clusterIP", f"{ip} is outside the service CIDR "
+                                                    f"{cluster.service_cidr}")
+        except ValueError:
+            self.error("cluster.dns.clusterIP", f"not an IPv4 address: {ip!r}")
+        return DNSConfig(True, ip, doc.get("domain", "cluster.local"))
 
     def _cidr(self, where: str, value: str) -> ipaddress.IPv4Network | None:
         try:
@@ -340,7 +405,7 @@ class _Semantics:
                 if net_a.overlaps(net_b):
                     self.error(b, f"{net_b} overlaps {a} {net_a}")
 
-    def _workloads(self, docs: list[Any]) -> list[PodSpec] | None:
+    def _workloads(self, docs: list[Any]) -> list[PodSpec]:
         pods: list[PodSpec] = []
         base = Path(self.file).parent
         for i, doc in enumerate(docs):
@@ -363,46 +428,81 @@ class _Semantics:
                 self.problems += parsed.problems
                 self.warnings += parsed.warnings
                 pods += parsed.pods
-        seen: set[str] = set()
-        for pod in pods:
-            if pod.key in seen:
-                self.error("workloads", f"two pods are named {pod.key}")
-            seen.add(pod.key)
+                self.services += parsed.services
+                self.policies += parsed.policies
+                self.namespaces += parsed.namespaces
+                for key in [o.key for o in parsed.services] + [o.key for o in parsed.policies]:
+                    self.places[key] = place
+        for kind, objects in (("pods", pods), ("services", self.services),
+                              ("network policies", self.policies),
+                              ("namespaces", self.namespaces)):
+            keys = [getattr(o, "key", getattr(o, "name", "")) for o in objects]
+            for dup in sorted({k for k in keys if keys.count(k) > 1}):
+                self.error("workloads", f"two {kind} are named {dup}")
         return pods
 
     def _measurements(self, docs: list[dict[str, Any]], pods: list[PodSpec],
+                      services: list[Service],
                       cluster: ClusterSpec | None) -> list[MeasurementSpec]:
         out = []
         names: set[str] = set()
         node_names = [n.name for n in cluster.nodes] if cluster else []
         for i, doc in enumerate(docs):
             where = f"measurements[{i}]"
+            kind = doc["type"]
             if doc["name"] in names:
                 self.error(f"{where}.name", f"measurement name {doc['name']!r} is used twice")
             names.add(doc["name"])
-            allowed = MEASUREMENT_PARAMS[doc["type"]]
+            allowed = MEASUREMENT_PARAMS[kind]
             for key in doc:
                 if key not in allowed and key not in ("name", "type", "from", "to"):
-                    self.error(f"{where}.{key}", f"not a parameter of {doc['type']} "
+                    self.error(f"{where}.{key}", f"not a parameter of {kind} "
                                                  f"(it takes: {', '.join(allowed)})")
             if doc.get("bitrate") and doc.get("protocol", "tcp") != "udp":
                 self.error(f"{where}.bitrate", "bitrate applies to protocol: udp only")
-            source = self._endpoint(doc["from"], f"{where}.from", pods, node_names)
-            target = self._endpoint(doc["to"], f"{where}.to", pods, node_names)
-            if source and target and source == target:
-                self.error(f"{where}.to", f"measures from {source} to itself")
-            if source and target:
+            source = self._endpoint(doc["from"], f"{where}.from", pods, services, node_names,
+                                    ("pod", "node"))
+            target = None
+            if kind == "dns":
+                if "to" in doc:
+                    self.error(f"{where}.to", "a dns measurement resolves `query` from `from`; "
+                                              "it has no `to`")
+                if not doc.get("query"):
+                    self.error(f"{where}.query", "a dns measurement needs the name to resolve")
+                if source and source.node:
+                    self.error(f"{where}.from", "cluster names resolve in pods (their "
+                                                "resolv.conf), not in nodes")
+            elif "to" not in doc:
+                self.error(where, f"a {kind} measurement needs `to`")
+                continue
+            else:
+                target = self._endpoint(doc["to"], f"{where}.to", pods, services, node_names,
+                                        TARGETS[kind])
+                if source and target and source == target:
+                    self.error(f"{where}.to", f"measures from {source} to itself")
+            if source and (target or kind == "dns"):
                 params = {k: doc.get(k, v) for k, v in allowed.items()}
-                out.append(MeasurementSpec(doc["name"], doc["type"], source, target, params))
+                out.append(MeasurementSpec(doc["name"], kind, source, target, params))
         return out
 
     def _endpoint(self, doc: dict[str, Any], where: str, pods: list[PodSpec],
-                  node_names: list[str]) -> Endpoint | None:
-        kinds = [k for k in ("pod", "node", "selector") if k in doc]
+                  services: list[Service], node_names: list[str],
+                  allowed: tuple[str, ...]) -> Endpoint | None:
+        kinds = [k for k in ("pod", "node", "selector", "service", "nodePort") if k in doc]
+        if kinds == ["node", "nodePort"] or kinds == ["nodePort", "node"]:
+            kinds = ["nodePort"]
         if len(kinds) != 1:
-            self.error(where, "give exactly one of pod, node or selector")
+            self.error(where, "give exactly one of pod, node, selector, service, or nodePort "
+                              "with node")
+            return None
+        kind = "pod" if kinds[0] == "selector" else kinds[0]
+        if kind not in allowed:
+            self.error(f"{where}.{kinds[0]}", f"this measurement cannot target a {kind} "
+                                              f"(it can: {', '.join(allowed) or 'nothing'})")
             return None
         namespace = doc.get("namespace", "default")
+        if kind in ("service", "nodePort"):
+            return self._service_endpoint(doc, where, kind, namespace, services, node_names)
         if "node" in doc:
             if doc["node"] not in node_names:
                 self.error(f"{where}.node", f"no node named {doc['node']!r} "
@@ -424,3 +524,49 @@ class _Semantics:
                                             f"{namespace!r}; index {index} is out of range")
             return None
         return Endpoint(pod=chosen[index].key)
+
+    def _service_endpoint(self, doc: dict[str, Any], where: str, kind: str, namespace: str,
+                          services: list[Service], node_names: list[str]) -> Endpoint | None:
+        name = doc[kind]
+        if "." in name:  # NAME.NAMESPACE, as a DNS short name would say it
+            name, namespace = name.split(".", 1)
+        svc = next((s for s in services if s.name == name and s.namespace == namespace), None)
+        if svc is None:
+            known = ", ".join(s.name for s in services if s.namespace == namespace) or "none"
+            self.error(f"{where}.{kind}", f"no service named {name!r} in namespace "
+                                          f"{namespace!r} (services: {known})")
+            return None
+        if svc.type == "ExternalName" or svc.headless:
+            what = "headless" if svc.headless else "ExternalName"
+            self.error(f"{where}.{kind}", f"service {svc.key} is {what}: it has no virtual IP "
+                                          f"to measure")
+            return None
+        wanted = doc.get("port")
+        ports = [p for p in svc.ports if wanted in (None, p.name, p.port)]
+        if not ports:
+            self.error(f"{where}.port", f"service {svc.key} has no port {wanted!r}")
+            return None
+        port = ports[0]
+        if kind == "service":
+            return Endpoint(service=svc.key, port=port.port)
+        if not port.node_port:
+            self.error(f"{where}.nodePort", f"service {svc.key} is {svc.type}: it has no node "
+                                            f"port")
+            return None
+        if doc.get("node") not in node_names:
+            self.error(f"{where}.node", f"a nodePort target needs the node to aim at "
+                                        f"(nodes: {', '.join(node_names)})")
+            return None
+        return Endpoint(service=svc.key, node=doc["node"], port=port.node_port, node_port=True)
+
+
+# The cluster DNS add-on, as kubeadm installs CoreDNS: a pod in kube-system behind kube-dns.
+DNS_POD = PodSpec(
+    name="coredns", namespace="kube-system", labels={"k8s-app": "kube-dns"},
+    containers=(Container(name="coredns", image="kemu/cluster-dns", ports=(
+        ContainerPort(53, "dns", "UDP"), ContainerPort(53, "dns-tcp", "TCP"))),),
+    owner="kemu/dns-addon")
+DNS_SERVICE = Service(
+    name="kube-dns", namespace="kube-system",
+    ports=(ServicePort(53, "dns", "UDP", "dns"), ServicePort(53, "dns-tcp", "TCP", "dns-tcp")),
+    selector={"k8s-app": "kube-dns"})

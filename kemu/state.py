@@ -47,7 +47,7 @@ class RunState:
         run_dir.mkdir(parents=True, mode=0o755)
         state = cls(run_id, run_dir, {
             "run_id": run_id, "scenario": scenario, "owner_pid": os.getpid(),
-            "created": time.time(), "netns": [], "processes": [],
+            "created": time.time(), "netns": [], "processes": [], "paths": [],
         })
         state.save()
         return state
@@ -75,6 +75,18 @@ class RunState:
             self.data["netns"].remove(name)
             self.save()
 
+    def record_path(self, path: str) -> None:
+        """A file or directory kemu is about to create outside its run directory (e.g.
+        /etc/netns/X/resolv.conf). Removal takes files, and directories once empty."""
+        if path not in self.data["paths"]:
+            self.data["paths"].append(path)
+            self.save()
+
+    def forget_path(self, path: str) -> None:
+        if path in self.data["paths"]:
+            self.data["paths"].remove(path)
+            self.save()
+
     def record_process(self, pid: int, what: str) -> None:
         self.data["processes"].append({"pid": pid, "start": process_start_time(pid),
                                        "what": what})
@@ -98,8 +110,12 @@ class RunState:
         for name in reversed(self.data["netns"]):
             if delete_netns(name):
                 removed.append(f"netns {name}")
+        for path in reversed(self.data.get("paths", [])):
+            if remove_path(Path(path)):
+                removed.append(f"path {path}")
         shutil.rmtree(self.dir, ignore_errors=True)
         removed.append(f"run directory {self.dir}")
+        remove_path(RUN_ROOT)  # kemu's own, once no run is left in it
         return removed
 
 
@@ -127,6 +143,18 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass
+
+
+def remove_path(path: Path) -> bool:
+    """Remove a recorded file, or a recorded directory if nothing else is in it."""
+    try:
+        if path.is_dir():
+            path.rmdir()
+        else:
+            path.unlink()
+        return True
+    except OSError:
+        return False
 
 
 def delete_netns(name: str) -> bool:

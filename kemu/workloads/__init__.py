@@ -26,6 +26,11 @@ IMAGES: dict[str, tuple[str, Callable[[Container], list[str]]]] = {
         "iperf3 server",
         lambda c: ["iperf3", "--server", "--port", _first_port(c, 5201)],
     ),
+    "kemu/cluster-dns": (
+        "the cluster DNS server (CoreDNS's kubernetes plugin records)",
+        lambda c: [sys.executable, "-m", "kemu.workloads.cluster_dns",
+                   "--port", _first_port(c, 53)],
+    ),
     "kemu/sleep": (
         "does nothing; the pod is only its network namespace",
         lambda c: ["sleep", "infinity"],

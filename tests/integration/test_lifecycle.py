@@ -73,7 +73,8 @@ def test_run_writes_results_and_leaves_nothing(tmp_path):
     assert nodes["node2"]["pod_subnet"] == "10.244.1.0/24"
     assert nodes["node1"]["backend_data"]["VtepMAC"]
     assert "flannel.1" in nodes["node1"]["dataplane"]["device"]
-    assert set(run["cluster"]["timings"]) == {"underlay_s", "network_s", "pods_s", "ready_s"}
+    assert set(run["cluster"]["timings"]) == {"underlay_s", "network_s", "pods_s", "ready_s",
+                                                "services_s"}
     pods = {p["name"]: p for p in run["cluster"]["pods"]}
     assert pods["b"]["node"] == "node2" and pods["b"]["ip"].startswith("10.244.1.")
     ping, tput = run["measurements"]

@@ -58,7 +58,12 @@ def test_defaults_and_placement():
     assert [n.name for n in s.cluster.nodes] == ["node1", "node2"]
     assert str(s.cluster.pod_cidr) == "10.244.0.0/16"
     assert str(s.cluster.service_cidr) == "10.96.0.0/12"
-    assert s.placement == {"default/web-0": "node1", "default/web-1": "node2"}
+    # The DNS add-on's pod is scheduled last, so the user's pods keep their placement.
+    assert s.placement == {"default/web-0": "node1", "default/web-1": "node2",
+                           "kube-system/coredns": "node1"}
+    assert s.dns.enabled and s.dns.cluster_ip == "10.96.0.10"
+    assert [(svc.key, svc.cluster_ip) for svc in s.services] == [("kube-system/kube-dns",
+                                                                  "10.96.0.10")]
     assert s.measurements[0].params == {"repeat": 1, "count": 10, "interval": 0.2, "size": 56}
 
 
@@ -180,7 +185,7 @@ def test_workloads_from_a_multi_document_file(tmp_path):
     doc = scenario(workloads=[{"file": "apps.yaml"}], measurements=[])
     (tmp_path / "s.yaml").write_text(yaml.safe_dump(doc))
     s = load_scenario(tmp_path / "s.yaml")
-    assert [p.name for p in s.pods] == ["a", "b"]
+    assert [p.name for p in s.pods if p.namespace == "default"] == ["a", "b"]
     # A problem in the second document names that file and document.
     text = (tmp_path / "apps.yaml").read_text().replace("kemu/iperf3", "nope")
     (tmp_path / "apps.yaml").write_text(text)
@@ -239,7 +244,7 @@ def test_load_scenario_refuses_a_matrix(tmp_path):
 
 def test_too_many_pods_for_a_calico_block():
     doc = scenario(cluster__cni={"plugin": "calico-bgp"}, cluster__nodes=1, measurements=[])
-    doc["workloads"][0]["spec"]["replicas"] = 62
+    doc["workloads"][0]["spec"]["replicas"] = 61  # + the DNS pod
     (found,) = problems(doc)
     assert "node node1 would run 62 pods, but its /26 (calico-bgp) holds 61" in found
 

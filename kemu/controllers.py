@@ -1,0 +1,113 @@
+"""The control plane's reactions, as Kubernetes controllers: one reconcile step every tenth of
+a second (a thread), so a change anywhere propagates the way it does in a cluster, with a
+delay that can be measured.
+
+    kubelets' probes → pod readiness → endpoints (per service port)
+        → every node's kube-proxy rules (kemu/kube_proxy.py)
+        → the cluster DNS records (kemu/dns.py)
+        → every node's NetworkPolicy rules (kemu/network_policy.py)
+
+Rules are re-applied only when what they are made of changed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kemu import dns, kube_proxy, network_policy
+from kemu.errors import KemuError
+from kemu.iptables import ChainSet
+from kemu.services import Endpoint, endpoints
+
+if TYPE_CHECKING:
+    from kemu.cluster import Cluster
+
+INTERVAL_S = 0.1
+
+
+class Controllers:
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        scenario = cluster.scenario
+        self.services = list(scenario.services)
+        self.policies = list(scenario.policies)
+        self.namespaces = {ns.name: ns for ns in scenario.namespaces}
+        self.proxies = {name: ChainSet(node, sorted(kube_proxy.JUMPS))
+                        for name, node in cluster.nodes.items()}
+        self.policy_agents = {name: ChainSet(node, network_policy.JUMPS)
+                              for name, node in cluster.nodes.items()}
+        self.records = cluster.state.dir / "dns" / "records.json"
+        self.endpoints: dict[tuple[str, str], list[Endpoint]] | None = None
+        self.syncs = 0  # how many times rules were re-applied (for tests and status)
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def reconcile(self) -> bool:
+        """One step; True if anything was re-applied."""
+        with self._lock:
+            statuses = []
+            for kubelet in self.cluster.kubelets.values():
+                kubelet.update_readiness()
+                statuses += kubelet.statuses()
+            current = {(svc.key, port.name): endpoints(svc, port, statuses)
+                       for svc in self.services for port in svc.ports}
+            if current == self.endpoints:
+                return False
+            cidr = str(self.cluster.scenario.cluster.pod_cidr)
+            for name, proxy in self.proxies.items():
+                proxy.sync(kube_proxy.render(name, cidr, self.services, current))
+            for name, agent in self.policy_agents.items():
+                agent.sync(network_policy.render(name, self.policies, statuses,
+                                                 self.namespaces))
+            if self.cluster.scenario.dns.enabled:
+                _write_json(self.records, dns.records(self.services, current, statuses,
+                                                      self.cluster.scenario.dns.domain))
+            self.endpoints = current
+            self.syncs += 1
+            return True
+
+    def start(self) -> None:
+        self.reconcile()
+        self._thread = threading.Thread(target=self._loop, name="kemu-controllers",
+                                        daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(INTERVAL_S):
+            try:
+                self.reconcile()
+            except (KemuError, OSError) as e:  # reported by check(); the loop keeps going
+                self.error = e
+
+    def check(self) -> None:
+        """Raise what went wrong in the background, if anything did."""
+        if self.error:
+            raise KemuError(f"controllers: {self.error}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def wait_ready(self, keys: list[str], timeout: float) -> list[str]:
+        """Wait for these pods to be ready (probes passed); returns those that never were."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pods = {p.spec.key: p for k in self.cluster.kubelets.values() for p in k.pods.values()}
+            pending = [key for key in keys if not pods[key].ready]
+            if not pending or time.monotonic() > deadline:
+                return pending
+            time.sleep(INTERVAL_S)
+
+
+def _write_json(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)

@@ -1,0 +1,78 @@
+"""Client side of kemu's http and dns measurements, run inside a pod or node: one process
+makes all the requests and prints one JSON line per request.
+
+  probe http URL --count N   a new TCP connection per request (so a Service balances each);
+                             reports latency, status and, from kemu/http-echo, which pod
+                             answered and the client address it saw
+  probe dns NAME --count N   resolves with the system resolver (the pod's resolv.conf, its
+                             search path and ndots), as an application would
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import socket
+import sys
+import time
+import urllib.parse
+
+
+def http_requests(url: str, count: int, timeout: float) -> None:
+    parts = urllib.parse.urlsplit(url)
+    for _ in range(count):
+        started = time.perf_counter()
+        record: dict[str, object] = {}
+        try:
+            conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80,
+                                              timeout=timeout)
+            conn.request("GET", parts.path or "/", headers={"Connection": "close"})
+            response = conn.getresponse()
+            body = response.read()
+            record["status"] = response.status
+            try:
+                echo = json.loads(body)
+                record.update(pod=echo.get("pod"), client=echo.get("client"))
+            except ValueError:
+                pass
+            conn.close()
+        except OSError as e:
+            record["error"] = str(e) or type(e).__name__
+        record["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        print(json.dumps(record), flush=True)
+
+
+def dns_lookups(name: str, count: int) -> None:
+    for _ in range(count):
+        started = time.perf_counter()
+        record: dict[str, object] = {}
+        try:
+            infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
+            record["addresses"] = sorted({info[4][0] for info in infos})
+        except socket.gaierror as e:
+            record["error"] = e.strerror
+        record["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        print(json.dumps(record), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="kind", required=True)
+    web = sub.add_parser("http")
+    web.add_argument("url")
+    web.add_argument("--count", type=int, default=1)
+    web.add_argument("--timeout", type=float, default=2.0)
+    name = sub.add_parser("dns")
+    name.add_argument("name")
+    name.add_argument("--count", type=int, default=1)
+    args = parser.parse_args(argv)
+    if args.kind == "http":
+        http_requests(args.url, args.count, args.timeout)
+    else:
+        dns_lookups(args.name, args.count)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
