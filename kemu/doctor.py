@@ -32,7 +32,7 @@ def _in_scratch_netns(script: str) -> bool:
     return proc.returncode == 0
 
 
-def _module_available(name: str) -> bool:
+def module_available(name: str) -> bool:
     if Path(f"/sys/module/{name}").exists():
         return True
     modprobe = shutil.which("modprobe")
@@ -76,10 +76,10 @@ def check() -> list[Capability]:
             "tc qdisc add dev lo root netem delay 1ms"), "tc netem (link delay, jitter, loss)",
             "link delay/loss cannot be emulated yet: scenarios asking for them are refused "
             "(a netem-free fallback is planned)"),
-        Capability("openvswitch-module", _module_available("openvswitch"),
+        Capability("openvswitch-module", module_available("openvswitch"),
                    "Open vSwitch kernel datapath",
                    "OVS switches use the userspace datapath (slower)"),
-        Capability("ipvs", _module_available("ip_vs"), "IPVS (kube-proxy ipvs mode)",
+        Capability("ipvs", module_available("ip_vs"), "IPVS (kube-proxy ipvs mode)",
                    "kube-proxy runs in iptables mode"),
         _program("iperf3", "iperf3", "iperf3 measurements are refused"),
         _program("ping", "iputils-ping", "ping measurements are refused"),

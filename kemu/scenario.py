@@ -76,6 +76,7 @@ class ClusterSpec:
     cni_options: dict[str, Any]
     pod_cidr: ipaddress.IPv4Network
     service_cidr: ipaddress.IPv4Network
+    proxy_mode: str = "iptables"  # kube-proxy mode asked for
 
 
 @dataclass(frozen=True)
@@ -361,7 +362,8 @@ class _Semantics:
                                               f"{len(nodes)} nodes")
         if pod_cidr is None or service_cidr is None or backend is None:
             return None
-        return ClusterSpec(tuple(nodes), plugin.lower(), options, pod_cidr, service_cidr)
+        return ClusterSpec(tuple(nodes), plugin.lower(), options, pod_cidr, service_cidr,
+                           (doc.get("kubeProxy") or {}).get("mode", "iptables"))
 
     def _capacity(self, cluster: ClusterSpec, placement: dict[str, str]) -> None:
         """Each node's pods must fit its subnet (less network, gateway and broadcast)."""

@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,14 @@ ODD["spec"]["containers"][0]["command"] = [sys.executable, "-m", "kemu.workloads
                                            "--port", "9090"]
 ODD["spec"]["containers"][0]["ports"] = [{"containerPort": 9090, "name": "http"}]
 
+# Ready while a file exists (an exec probe, checked every second, one failure is enough).
+READY_FILE = "/tmp/kemu-test-flaky-ready"
+FLAKY = pod("flaky", node="node2")
+FLAKY["metadata"]["labels"] = {"app": "flaky"}
+FLAKY["spec"]["containers"][0]["readinessProbe"] = {
+    "exec": {"command": ["test", "-e", READY_FILE]}, "periodSeconds": 1,
+    "failureThreshold": 1}
+
 WORKLOADS = [
     deployment("web", 2),                      # web-0 on node1, web-1 on node2
     ODD,                                       # also app=web, port "http" = 9090, on node3
@@ -54,6 +63,8 @@ WORKLOADS = [
     service("sticky", {"app": "web"}, sessionAffinity="ClientIP"),
     service("headless", {"app": "web"}, clusterIP="None"),
     service("victims", {"app": "victim"}),
+    FLAKY,
+    service("flaky", {"app": "flaky"}, target=8080),
     {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
      "spec": {"type": "ExternalName", "externalName": "my.database.example.com"}},
 ]
@@ -61,8 +72,12 @@ WORKLOADS = [
 
 @pytest.fixture(scope="module", params=sorted(available_backends()))
 def cluster(request):
-    with running_cluster(scenario_doc(WORKLOADS, nodes=3, cni=request.param)) as running:
-        yield running
+    Path(READY_FILE).touch()
+    try:
+        with running_cluster(scenario_doc(WORKLOADS, nodes=3, cni=request.param)) as running:
+            yield running
+    finally:
+        Path(READY_FILE).unlink(missing_ok=True)
 
 
 def svc_ip(cluster, name, namespace="default"):
@@ -215,3 +230,38 @@ def test_service_without_endpoints_rejects_at_once(cluster):
     assert re.search(r"refused|unreachable", record["error"], re.I), record
     assert time.monotonic() - started < 2
     assert "has no endpoints" in in_node(cluster, "node1", "iptables-save", "-t", "filter")
+
+
+def test_a_pod_failing_readiness_leaves_and_rejoins(cluster):
+    url = f"http://{svc_ip(cluster, 'flaky')}:80/"
+    flaky = pod_ip(cluster, "flaky")
+    assert {r.get("pod") for r in requests(cluster, "client", url, 3)} == {"flaky"}
+    Path(READY_FILE).unlink()
+    time.sleep(2.5)  # a period, the one failure it takes, and a reconcile
+    assert f"{flaky}:8080" not in cluster.node_rules("node1")
+    assert "error" in requests(cluster, "client", url, 1)[0]
+    assert cluster.pods["default/flaky"].running  # not ready is not dead
+    Path(READY_FILE).touch()
+    time.sleep(2.5)
+    assert {r.get("pod") for r in requests(cluster, "client", url, 3)} == {"flaky"}
+
+
+def test_ipvs_mode_falls_back_to_iptables_with_a_message():
+    """This kernel has no IPVS: kemu says so and programs iptables (tested once, not per
+    backend)."""
+    doc = scenario_doc([pod("a", node="node1")], nodes=1)
+    doc["cluster"]["kubeProxy"] = {"mode": "ipvs"}
+    messages = []
+    from kemu.cluster import Cluster
+    from kemu.scenario import parse_scenario
+    from kemu.state import RunState
+    state = RunState.create("itest")
+    cluster = Cluster(parse_scenario(doc), state, messages.append)
+    try:
+        cluster.start()
+        assert cluster.describe()["kube_proxy_mode"] == "iptables"
+        assert any("ipvs mode asked for" in m and "using iptables mode" in m for m in messages)
+        assert "KUBE-SERVICES" in cluster.node_rules("node1")
+    finally:
+        cluster.stop()
+        state.remove()
