@@ -13,7 +13,10 @@ Build order (teardown is the reverse, and runs whatever part of the build happen
 from __future__ import annotations
 
 import ipaddress
+import json
+import os
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -22,16 +25,25 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from mininet.link import Link
+from mininet.link import Link, TCULink
 
 from kemu import doctor
 from kemu.backend import Backend, PodNetwork, get_backend
 from kemu.cni import NetworkConfigList, find_cni_path
 from kemu.controllers import Controllers
 from kemu.errors import KemuError, NotReadyError
+from kemu.external import ExternalSpec
 from kemu.ipam import Lease, SubnetLeaseStore, underlay_addresses
 from kemu.kubelet import Kubelet, Pod
-from kemu.node import K8sNode, KemuNet, ShapedLink, UnderlaySwitch
+from kemu.lb.controller import EdgeSwitch, LBController
+from kemu.node import (
+    UNDERLAY_INTF,
+    ExternalHost,
+    K8sNode,
+    KemuNet,
+    ShapedLink,
+    UnderlaySwitch,
+)
 from kemu.registry import lookup
 from kemu.scenario import Endpoint, Scenario
 from kemu.state import RunState
@@ -60,6 +72,9 @@ class Cluster:
         self._joined: list[str] = []
         self.timings: dict[str, float] = {}  # how long each build phase took
         self.controllers: Controllers | None = None
+        self.externals: dict[str, ExternalHost] = {}
+        self.down_since: dict[str, float] = {}  # node → when it stopped answering
+        self.external_processes: list[subprocess.Popen[bytes]] = []
         self.proxy_mode = ""
 
     # -- build -------------------------------------------------------------------------------
@@ -114,18 +129,148 @@ class Cluster:
         topo_cls = lookup("kemu.topologies", topo_spec.name, "topology")
         topo = topo_cls(nodes=[(n, str(a)) for n, a in zip(names, addresses, strict=True)],
                         link=link)
+        external = self.scenario.external
+        if external:
+            self._add_edge(topo, external)
         self.net = KemuNet(topo=topo, host=K8sNode, switch=UnderlaySwitch, link=Link,
                            controller=None, build=False, autoSetMacs=False)
         try:
             self.net.build()
+            if external:
+                self.net.addController("lb", controller=LBController, state=self.state,
+                                       config=self.state.dir / "lb.json",
+                                       log=self.state.dir / "lb.log")
         finally:
             # Mininet starts each host's and switch's shell while building; record them even
             # when the build fails halfway, so nothing escapes teardown or `kemu clean`.
-            for node in (*self.net.hosts, *self.net.switches):
+            for node in (*self.net.hosts, *self.net.switches, *self.net.controllers):
                 if node.shell and node.pid:
                     self.state.record_process(node.pid, f"mininet {node.name}")
+        self.nodes = {h.name: h for h in self.net.hosts if isinstance(h, K8sNode)}
+        self.externals = {h.name: h for h in self.net.hosts if isinstance(h, ExternalHost)}
+        if external:
+            self._write_lb_config()
         self.net.start()
-        self.nodes = {h.name: h for h in self.net.hosts}
+        if external:
+            self._route_edge(external)
+
+    def _add_edge(self, topo: Any, external: ExternalSpec) -> None:
+        """The edge: an OpenFlow switch with the external hosts, uplinked to the underlay."""
+        edge = f"e{self.state.run_id}"  # an OVS bridge name: short, and this run's own
+        self.state.record_ovs_bridge(edge)
+        topo.addSwitch(edge, cls=EdgeSwitch)
+        for name, address in external.host_addresses().items():
+            topo.addHost(name, cls=ExternalHost, ip=f"{address}/{external.cidr.prefixlen}")
+            topo.addLink(name, edge, intfName1=UNDERLAY_INTF, cls=TCULink)
+        topo.addLink(edge, topo.uplink, cls=TCULink)
+
+    def _route_edge(self, external: ExternalSpec) -> None:
+        """Nodes and external hosts share the L2 segment through the uplink: on-link routes
+        both ways; pods reach the outside through their node's SNAT."""
+        cidr, pod_cidr = str(external.cidr), str(self.scenario.cluster.pod_cidr)
+        for node in self.nodes.values():
+            node.run("ip", "route", "add", cidr, "dev", UNDERLAY_INTF)
+            node.run("iptables", "-t", "nat", "-A", "POSTROUTING", "-s", pod_cidr, "-d", cidr,
+                     "-m", "comment", "--comment", "kemu: pods reach the outside via SNAT",
+                     "-j", "MASQUERADE")
+        vips = [s.load_balancer_ip for s in self.scenario.services
+                if s.load_balancer_ip and ipaddress.IPv4Address(s.load_balancer_ip)
+                not in external.cidr]
+        for host in self.externals.values():
+            host.ip_batch([f"route add {self.scenario.topology.underlay_cidr} dev "
+                           f"{UNDERLAY_INTF}"] +
+                          [f"route add {vip}/32 dev {UNDERLAY_INTF}" for vip in vips])
+        for spec in external.hosts:
+            if spec.argv:
+                self._start_external(spec)
+        self._wait_edge(external)
+
+    def _wait_edge(self, external: ExternalSpec, timeout: float = 15.0) -> None:
+        """Ready: the switch is connected to the app, and every node knows the health
+        checker's MAC (else the first checks would time out on ARP and flap)."""
+        deadline = time.monotonic() + timeout
+        while not (self.load_balancer_state() or {}).get("connected"):
+            if time.monotonic() > deadline:
+                raise NotReadyError("the edge switch did not connect to the load-balancer app")
+            time.sleep(0.1)
+        procs = [subprocess.Popen([*self.exec_prefix(n), "ping", "-c", "1", "-W", "1",
+                                   external.checker_ip], stdout=subprocess.DEVNULL)
+                 for n in (*self.nodes.values(), *self.externals.values())]
+        for proc in procs:
+            proc.wait()
+
+    def _start_external(self, spec: Any) -> None:
+        host = self.externals[spec.name]
+        log = self.state.dir / "external" / f"{spec.name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            proc = subprocess.Popen([*self.exec_prefix(host), *spec.argv],
+                                    stdout=out, stderr=out, start_new_session=True,
+                                    env={**os.environ, "POD_NAME": spec.name})
+        self.state.record_process(proc.pid, f"external host {spec.name}")
+        self.external_processes.append(proc)
+
+    def _write_lb_config(self) -> None:
+        """What the cloud's controller tells its load balancer: per LoadBalancer service
+        port, the VIP, every node as a backend on its node port, and the health check."""
+        external = self.scenario.external
+        assert external
+        lb = external.load_balancer
+        vips = []
+        for svc in self.scenario.services:
+            if svc.type != "LoadBalancer" or not svc.load_balancer_ip:
+                continue
+            for port in svc.ports:
+                if port.protocol != "TCP":
+                    continue
+                vips.append({
+                    "service": svc.key, "ip": svc.load_balancer_ip, "port": port.port,
+                    "mode": lb.mode, "health": lb.health(svc.external_traffic_policy),
+                    "backends": [{"node": name, "ip": str(node_address(node)),
+                                  "mac": node.intf(UNDERLAY_INTF).MAC(),
+                                  "port": port.node_port} for name, node in self.nodes.items()],
+                })
+        config = {"checker": {"ip": external.checker_ip}, "vips": vips}
+        (self.state.dir / "lb.json").write_text(json.dumps(config, indent=1))
+
+    def load_balancer_state(self) -> dict[str, Any] | None:
+        """The load-balancer app's own view (VIPs, backends, health, events)."""
+        if not self.net or not self.net.controllers:
+            return None
+        port = self.net.controllers[0].state_port
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+                conn.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                data = b""
+                while chunk := conn.recv(65536):
+                    data += chunk
+            state: dict[str, Any] = json.loads(data.split(b"\r\n\r\n", 1)[1])
+            return state
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def node_down(self, name: str) -> None:
+        """The node stops answering on the network (its processes and state stay)."""
+        rules = ["-N KEMU-NODE-DOWN", "-A KEMU-NODE-DOWN -i lo -j RETURN",
+                 "-A KEMU-NODE-DOWN -o lo -j RETURN", "-A KEMU-NODE-DOWN -j DROP"]
+        rules += [f"-I {chain} 1 -j KEMU-NODE-DOWN" for chain in ("INPUT", "OUTPUT", "FORWARD")]
+        self.nodes[name].run("iptables-restore", "--noflush",
+                             input="*filter\n" + "\n".join(rules) + "\nCOMMIT\n")
+        self.down_since[name] = time.monotonic()
+
+    def node_ready(self, name: str) -> bool:
+        """The node lifecycle controller's view: a node that stopped answering is Ready
+        until its heartbeats have been missing for the grace period."""
+        since = self.down_since.get(name)
+        return since is None or time.monotonic() - since < self.scenario.cluster.node_grace_s
+
+    def node_up(self, name: str) -> None:
+        node = self.nodes[name]
+        for chain in ("INPUT", "OUTPUT", "FORWARD"):
+            node.run("iptables", "-D", chain, "-j", "KEMU-NODE-DOWN")
+        node.run("iptables", "-F", "KEMU-NODE-DOWN")
+        node.run("iptables", "-X", "KEMU-NODE-DOWN")
+        self.down_since.pop(name, None)
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         """Ready means answering at steady-state latency: right after start, frames wait in
@@ -178,7 +323,7 @@ class Cluster:
 
     # -- use ---------------------------------------------------------------------------------
 
-    def exec_prefix(self, where: Pod | K8sNode) -> list[str]:
+    def exec_prefix(self, where: Pod | K8sNode | ExternalHost) -> list[str]:
         """argv prefix that runs a command inside a pod's or a node's network namespace."""
         if isinstance(where, Pod):
             return ["ip", "netns", "exec", where.netns]
@@ -186,6 +331,14 @@ class Cluster:
 
     def resolve(self, endpoint: Endpoint) -> Place:
         """Where a measurement endpoint is: how to run commands there, its address and port."""
+        if endpoint.external:
+            host = self.externals[endpoint.external]
+            spec = next(h for h in self.scenario.external.hosts  # type: ignore[union-attr]
+                        if h.name == endpoint.external)
+            return Place(self.exec_prefix(host), host.IP(), spec.port)
+        if endpoint.load_balancer:
+            svc = next(s for s in self.scenario.services if s.key == endpoint.service)
+            return Place([], svc.load_balancer_ip, endpoint.port)
         if endpoint.service:
             svc = next(s for s in self.scenario.services if s.key == endpoint.service)
             if endpoint.node_port:
@@ -249,8 +402,13 @@ class Cluster:
                                                        (s.key, p.name), [])]
                                      if self.controllers else []}
                                     for p in s.ports],
-                          **({"externalName": s.external_name} if s.external_name else {})}
+                          **({"externalName": s.external_name} if s.external_name else {}),
+                          **({"loadBalancerIP": s.load_balancer_ip}
+                             if s.load_balancer_ip else {})}
                          for s in self.scenario.services],
+            **({"load_balancer": self.load_balancer_state(),
+                "external_hosts": {n: h.IP() for n, h in self.externals.items()}}
+               if self.externals or self.scenario.external else {}),
         }
 
     # -- teardown ----------------------------------------------------------------------------
@@ -268,6 +426,11 @@ class Cluster:
 
         if self.controllers:
             self.controllers.stop()
+        for proc in self.external_processes:
+            proc.kill()
+            proc.wait()
+            self.state.forget_process(proc.pid)
+        self.external_processes.clear()
 
         for kubelet in self.kubelets.values():
             for pod in list(kubelet.pods.values()):
@@ -279,8 +442,9 @@ class Cluster:
         self._joined.clear()
         attempt("backend", self.backend.stop)
         if self.net is not None:
-            attempt("mininet", self.net.stop)
-            for node in (*self.net.hosts, *self.net.switches):
+            net = self.net
+            attempt("mininet", net.stop)
+            for node in (*net.hosts, *net.switches, *net.controllers):
                 self.state.forget_process(node.pid)
             self.net = None
         return errors

@@ -2,7 +2,7 @@
 a second (a thread), so a change anywhere propagates the way it does in a cluster, with a
 delay that can be measured.
 
-    kubelets' probes → pod readiness → endpoints (per service port)
+    kubelets' probes, node readiness → pod readiness → endpoints (per service port)
         → every node's kube-proxy rules (kemu/kube_proxy.py)
         → the cluster DNS records (kemu/dns.py)
         → every node's NetworkPolicy rules (kemu/network_policy.py)
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,9 +53,12 @@ class Controllers:
         """One step; True if anything was re-applied."""
         with self._lock:
             statuses = []
-            for kubelet in self.cluster.kubelets.values():
+            for name, kubelet in self.cluster.kubelets.items():
                 kubelet.update_readiness()
-                statuses += kubelet.statuses()
+                node_ready = self.cluster.node_ready(name)
+                # Pods on a NotReady node are not ready endpoints (the node lifecycle
+                # controller's doing), whatever their last probe said.
+                statuses += [replace(s, ready=s.ready and node_ready) for s in kubelet.statuses()]
             current = {(svc.key, port.name): endpoints(svc, port, statuses)
                        for svc in self.services for port in svc.ports}
             if current == self.endpoints:

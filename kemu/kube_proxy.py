@@ -79,12 +79,16 @@ def render(node: str, cluster_cidr: str, services: Iterable[Service],
             ext_chain = chain("KUBE-EXT", name, proto)
             match = f"-p {proto} -m {proto}"
             comment = f"-m comment --comment \"{name} cluster IP\""
-            external = bool(port.node_port or svc.external_ips)
+            # Addresses from outside: externalIPs and the load balancer's IP (its ingress).
+            outside = [(ip, "external IP") for ip in svc.external_ips]
+            if svc.type == "LoadBalancer" and svc.load_balancer_ip:
+                outside.append((svc.load_balancer_ip, "loadbalancer IP"))
+            external = bool(port.node_port or outside)
             if not eps:
                 reason = f"-m comment --comment \"{name} has no endpoints\""
                 filters.append(f"-A KUBE-SERVICES {reason} -d {svc.cluster_ip}/32 {match} "
                                f"--dport {port.port} -j REJECT --reject-with icmp-port-unreachable")
-                for ip in svc.external_ips:
+                for ip, _ in outside:
                     filters.append(f"-A KUBE-EXTERNAL-SERVICES {reason} -d {ip}/32 {match} "
                                    f"--dport {port.port} -j REJECT "
                                    f"--reject-with icmp-port-unreachable")
@@ -108,8 +112,8 @@ def render(node: str, cluster_cidr: str, services: Iterable[Service],
             if not external:
                 continue
             nat_chains.append(ext_chain)
-            for ip in svc.external_ips:
-                nat.append(f"-A KUBE-SERVICES -m comment --comment \"{name} external IP\" "
+            for ip, what in outside:
+                nat.append(f"-A KUBE-SERVICES -m comment --comment \"{name} {what}\" "
                            f"-d {ip}/32 {match} --dport {port.port} -j {ext_chain}")
             if port.node_port:
                 nodeports.append(f"-A KUBE-NODEPORTS -m comment --comment \"{name}\" {match} "
@@ -123,7 +127,7 @@ def render(node: str, cluster_cidr: str, services: Iterable[Service],
                     # filter table (nat cannot drop), as kube-proxy does.
                     reason = f"-m comment --comment \"{name} has no local endpoints\""
                     filters += [f"-A KUBE-EXTERNAL-SERVICES {reason} -d {ip}/32 {match} "
-                                f"--dport {port.port} -j DROP" for ip in svc.external_ips]
+                                f"--dport {port.port} -j DROP" for ip, _ in outside]
                     if port.node_port:
                         filters.append(f"-A KUBE-EXTERNAL-SERVICES {reason} -m addrtype "
                                        f"--dst-type LOCAL {match} --dport {port.node_port} "

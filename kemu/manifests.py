@@ -343,9 +343,6 @@ def _parse_service(doc: dict[str, Any], check: _Checker) -> None:
         check.error("spec.internalTrafficPolicy", "only Cluster is supported")
     if spec.get("publishNotReadyAddresses"):
         check.error("spec.publishNotReadyAddresses", "is not supported")
-    if kind == "LoadBalancer":
-        check.warn("spec.type", "LoadBalancer: kemu programs its ClusterIP and NodePorts; no "
-                                "external load balancer is emulated yet")
     cluster_ip = spec.get("clusterIP", "")
     if not isinstance(cluster_ip, str):
         check.error("spec.clusterIP", f"must be an address or None, got {cluster_ip!r}")

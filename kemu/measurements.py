@@ -121,8 +121,9 @@ def summarize_iperf3(samples: list[Sample]) -> dict[str, Any]:
 
 # -- http and dns (kemu/workloads/probe.py) -------------------------------------------------
 
-def probe_command(kind: str, target: str, count: int) -> list[str]:
-    return [sys.executable, "-m", "kemu.workloads.probe", kind, target, "--count", str(count)]
+def probe_command(kind: str, target: str, count: int, *options: str) -> list[str]:
+    return [sys.executable, "-m", "kemu.workloads.probe", kind, target, "--count", str(count),
+            *options]
 
 
 def parse_probe(output: str) -> Sample:
@@ -161,11 +162,33 @@ def summarize_dns(samples: list[Sample]) -> dict[str, Any]:
     return summary
 
 
+def summarize_failover(samples: list[Sample]) -> dict[str, Any]:
+    """How long clients saw failures after the node went down, and what the load balancer
+    itself noticed when."""
+    summary: dict[str, Any] = {}
+    for sample in samples[-1:]:
+        failed_at = sample["failed_at"]
+        requests = sample["requests"]
+        after = [r for r in requests if r["t"] >= failed_at]
+        failures = [r for r in after if "error" in r]
+        summary = {"requests": len(requests), "failed_requests": len(failures),
+                   "failed_before_fault": sum(1 for r in requests
+                                              if r["t"] < failed_at and "error" in r)}
+        # Recovered: after the last failed request, everything succeeds.
+        summary["failover_s"] = round(failures[-1]["t"] + failures[-1]["latency_ms"] / 1000
+                                      - failed_at, 3) if failures else 0.0
+        if sample.get("detected_at"):
+            summary["detected_s"] = round(sample["detected_at"] - failed_at, 3)
+        summary["served_after"] = dict(sorted(Counter(
+            r.get("node") for r in after if "error" not in r and r.get("node")).items()))
+    return summary
+
+
 # -- running -------------------------------------------------------------------------------
 
 SUMMARIZERS: dict[str, Callable[[list[Sample]], dict[str, Any]]] = {
     "ping": summarize_ping, "iperf3": summarize_iperf3, "http": summarize_http,
-    "dns": summarize_dns,
+    "dns": summarize_dns, "failover": summarize_failover,
 }
 
 
@@ -186,10 +209,45 @@ def run_measurement(cluster: Cluster, spec: MeasurementSpec,
             assert target
             url = f"http://{target.ip}:{target.port}{spec.params['path']}"
             sample = _run_probe(source.prefix, "http", url, spec.params["count"], 5.0)
+        elif spec.type == "failover":
+            assert target
+            sample = _run_failover(cluster, source.prefix, target, spec.params)
         else:
             sample = _run_probe(source.prefix, "dns", spec.params["query"],
                                 spec.params["count"], 5.0)
         record({"repeat": repeat, "started_at": started, **sample})
+
+
+def _run_failover(cluster: Cluster, source: list[str], target: Any,
+                  params: dict[str, Any]) -> Sample:
+    """Paced requests to the load balancer; `at` seconds in, the node `fail` goes down; it
+    comes back when the requests are done."""
+    count = int(params["duration"] / params["interval"])
+    url = f"http://{target.ip}:{target.port}{params['path']}"
+    probe = subprocess.Popen([*source, *probe_command(
+        "http", url, count, "--interval", str(params["interval"]), "--timeout",
+        str(params["timeout"]))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(params["at"])
+        failed_at = time.time()
+        cluster.node_down(params["fail"])
+        out, err = probe.communicate(timeout=params["duration"] + params["timeout"] + 30)
+    finally:
+        if probe.poll() is None:
+            probe.kill()
+        cluster.node_up(params["fail"])
+    if probe.returncode != 0:
+        raise KemuError(f"failover probe failed: {err.strip()[-300:]}")
+    sample = parse_probe(out)
+    nodes = {pod.spec.name: pod.node.name for pod in cluster.pods.values()}
+    for record in sample["requests"]:
+        if record.get("pod"):
+            record["node"] = nodes.get(record["pod"], "")
+    state = cluster.load_balancer_state() or {}
+    detected = [e["time"] for e in state.get("events", []) if e["event"] == "unhealthy" and
+                e["node"] == params["fail"] and e["time"] >= failed_at]
+    return {"failed_at": failed_at, "failed_node": params["fail"],
+            "detected_at": detected[0] if detected else None, **sample}
 
 
 def _run_probe(source: list[str], kind: str, target: str, count: int,

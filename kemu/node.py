@@ -32,14 +32,8 @@ class KemuNet(Mininet):
         cls.inited = True
 
 
-class K8sNode(Host):
-    """A Kubernetes node: a Mininet host (its own network namespace) on the underlay."""
-
-    def config(self, **params):  # noqa: ANN001, ANN201 (Mininet's signature)
-        result = super().config(**params)
-        # Nodes route between their pods and the underlay (per-namespace sysctl).
-        self.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
-        return result
+class KemuHost(Host):
+    """A Mininet host whose state-changing commands fail loudly."""
 
     @property
     def netns_path(self) -> str:
@@ -60,6 +54,20 @@ class K8sNode(Host):
         if commands:
             self.run("ip", *(["-force"] if force else []), "-batch", "-",
                      input="\n".join(commands) + "\n")
+
+
+class K8sNode(KemuHost):
+    """A Kubernetes node: a Mininet host (its own network namespace) on the underlay."""
+
+    def config(self, **params):  # noqa: ANN001, ANN201 (Mininet's signature)
+        result = super().config(**params)
+        # Nodes route between their pods and the underlay (per-namespace sysctl).
+        self.run("sysctl", "-qw", "net.ipv4.ip_forward=1")
+        return result
+
+
+class ExternalHost(KemuHost):
+    """A host of the world outside the cluster (a client, a server on "the internet")."""
 
 
 class UnderlaySwitch(LinuxBridge):

@@ -102,6 +102,11 @@ def _describe(m: dict[str, Any]) -> str:
                 f"{s['rtt_max_ms']:.3f} ms, loss {s['loss_pct']:g} %")
     if not s:
         return "no samples"
+    if m["type"] == "failover":
+        detected = f", detected after {s['detected_s']} s" if "detected_s" in s else ""
+        return (f"{s.get('failed_requests', 0)}/{s.get('requests', 0)} requests failed; "
+                f"recovered {s.get('failover_s', 0)} s after the fault{detected}; then "
+                + " ".join(f"{n}:{c}" for n, c in s.get("served_after", {}).items()))
     if m["type"] in ("http", "dns"):
         if "latency_p50_ms" not in s:
             return f"{s['errors']}/{s['requests']} failed"

@@ -21,6 +21,14 @@ import jsonschema
 import yaml
 
 from kemu.errors import KemuError, Problem, ScenarioError
+from kemu.external import (
+    DEFAULT_CIDR,
+    HEALTH_KEYS,
+    ExternalHost,
+    ExternalSpec,
+    LoadBalancerSpec,
+    allocate_vips,
+)
 from kemu.manifests import parse_manifest
 from kemu.objects import (
     Container,
@@ -37,6 +45,7 @@ from kemu.registry import load_group
 from kemu.scheduler import SchedulingError, schedule
 from kemu.services import allocate, dns_service_ip
 from kemu.units import parse_duration_ms, parse_rate_mbit
+from kemu.workloads import IMAGES, container_argv, known_images
 
 DEFAULT_POD_CIDR = "10.244.0.0/16"
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
@@ -50,10 +59,14 @@ MEASUREMENT_PARAMS: dict[str, dict[str, Any]] = {
                "bitrate": None},
     "http": {"repeat": 1, "count": 20, "path": "/"},
     "dns": {"repeat": 1, "count": 10, "query": None},
+    "failover": {"repeat": 1, "fail": None, "at": 2.0, "duration": 30.0, "interval": 0.1, "timeout": 0.5,
+                 "path": "/"},
 }
 # What each measurement type can be aimed at.
-TARGETS = {"ping": ("pod", "node"), "iperf3": ("pod", "node"),
-           "http": ("pod", "service", "nodePort"), "dns": ()}
+TARGETS = {"ping": ("pod", "node", "external"), "iperf3": ("pod", "node", "external"),
+           "http": ("pod", "service", "nodePort", "loadBalancer", "external"), "dns": (),
+           "failover": ("loadBalancer",)}
+SOURCES = ("pod", "node", "external")
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,7 @@ class ClusterSpec:
     pod_cidr: ipaddress.IPv4Network
     service_cidr: ipaddress.IPv4Network
     proxy_mode: str = "iptables"  # kube-proxy mode asked for
+    node_grace_s: float = 40.0  # kube-controller-manager's node-monitor-grace-period
 
 
 @dataclass(frozen=True)
@@ -96,8 +110,14 @@ class Endpoint:
     service: str = ""  # namespace/name
     port: int = 0
     node_port: bool = False
+    external: str = ""  # an external host
+    load_balancer: bool = False  # the service's external IP
 
     def __str__(self) -> str:
+        if self.external:
+            return f"external/{self.external}"
+        if self.load_balancer:
+            return f"lb/{self.service.removeprefix('default/')}:{self.port}"
         if self.service:
             name = self.service.removeprefix("default/")
             return f"{self.node}:nodePort/{name}" if self.node_port else f"svc/{name}:{self.port}"
@@ -129,6 +149,7 @@ class Scenario:
     policies: tuple[NetworkPolicy, ...] = ()
     namespaces: tuple[Namespace, ...] = ()
     dns: DNSConfig = DNSConfig(enabled=False)
+    external: ExternalSpec | None = None
     warnings: tuple[Problem, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -265,6 +286,7 @@ class _Semantics:
         self.policies: list[NetworkPolicy] = []
         self.namespaces: list[Namespace] = []
         self.places: dict[str, str] = {}  # object key → where it was declared
+        self.external_hosts: list[str] = []
 
     def error(self, where: str, what: str, file: str = "") -> None:
         self.problems.append(Problem(where, what, file or self.file))
@@ -281,9 +303,19 @@ class _Semantics:
         if dns.enabled:
             pods.append(DNS_POD)  # last: the user's pods keep the placement they would have
             self.services.insert(0, replace(DNS_SERVICE, cluster_ip=dns.cluster_ip))
+        external = self._external(self.doc.get("external"), cluster, topology)
         services: list[Service] = []
         if cluster:
             services, clashes = allocate(self.services, cluster.service_cidr)
+            if external:
+                taken = {external.checker_ip, *external.host_addresses().values()}
+                services, more = allocate_vips(services, external.load_balancer.pool, taken)
+                clashes += more
+            elif any(s.type == "LoadBalancer" for s in services):
+                self.warnings.append(Problem("external.loadBalancer", "the scenario has "
+                                             "LoadBalancer services but no external load "
+                                             "balancer: only their ClusterIPs and NodePorts "
+                                             "work", self.file))
             for key, what in clashes:
                 self.error(self.places.get(key, "workloads"), what)
         placement: dict[str, str] = {}
@@ -294,7 +326,7 @@ class _Semantics:
                 self.error("workloads", str(e))
             self._capacity(cluster, placement)
         measurements = self._measurements(self.doc.get("measurements") or [], pods, services,
-                                          cluster)
+                                          cluster, external)
         if self.problems:
             raise ScenarioError(self.problems)
         assert cluster and topology
@@ -307,8 +339,49 @@ class _Semantics:
                         path=self.file, cluster=cluster, topology=topology, pods=tuple(pods),
                         placement=placement, measurements=tuple(measurements),
                         services=tuple(services), policies=tuple(self.policies),
-                        namespaces=tuple(namespaces), dns=dns,
+                        namespaces=tuple(namespaces), dns=dns, external=external,
                         warnings=tuple(self.warnings), raw=self.doc)
+
+    def _external(self, doc: dict[str, Any] | None, cluster: ClusterSpec | None,
+                  topology: TopologySpec | None) -> ExternalSpec | None:
+        if doc is None:
+            return None
+        cidr = self._cidr("external.cidr", doc.get("cidr", DEFAULT_CIDR))
+        hosts, names = [], set()
+        for i, host in enumerate(doc.get("hosts") or []):
+            where = f"external.hosts[{i}]"
+            if host["name"] in names or (cluster and host["name"] in
+                                         {n.name for n in cluster.nodes}):
+                self.error(f"{where}.name", f"{host['name']!r} is already a host or node name")
+            names.add(host["name"])
+            image, command = host.get("image"), host.get("command")
+            if image and command:
+                self.error(where, "give image or command, not both")
+            if image and image not in IMAGES:
+                self.error(f"{where}.image", f"unknown image {image!r} (built-in: "
+                                             f"{', '.join(known_images())})")
+                continue
+            port = host.get("port", 0)
+            argv: tuple[str, ...] = tuple(command or ())
+            if image:
+                ports = (ContainerPort(port),) if port else ()
+                argv = tuple(container_argv(Container("main", image, ports=ports)))
+            hosts.append(ExternalHost(host["name"], argv, port))
+        lb_doc = doc.get("loadBalancer") or {}
+        pool = self._cidr("external.loadBalancer.pool", lb_doc["pool"]) if "pool" in lb_doc \
+            else None
+        if cidr and pool is None:  # the top /27 of the external network
+            pool = ipaddress.IPv4Network(f"{cidr.broadcast_address - 31}/27", strict=False) \
+                if cidr.prefixlen <= 26 else cidr
+        overrides = {HEALTH_KEYS[k]: v for k, v in (lb_doc.get("healthCheck") or {}).items()}
+        if cidr and cluster and topology:
+            self._disjoint({"external.cidr": cidr, "cluster.podCIDR": cluster.pod_cidr,
+                            "cluster.serviceCIDR": cluster.service_cidr,
+                            "topology.underlayCIDR": topology.underlay_cidr})
+        if cidr is None or pool is None:
+            return None
+        return ExternalSpec(cidr, tuple(hosts),
+                            LoadBalancerSpec(lb_doc.get("preset", "custom"), pool, overrides))
 
     def _dns(self, doc: dict[str, Any], cluster: ClusterSpec | None) -> DNSConfig:
         if not doc.get("enabled", True) or cluster is None:
@@ -363,7 +436,8 @@ class _Semantics:
         if pod_cidr is None or service_cidr is None or backend is None:
             return None
         return ClusterSpec(tuple(nodes), plugin.lower(), options, pod_cidr, service_cidr,
-                           (doc.get("kubeProxy") or {}).get("mode", "iptables"))
+                           (doc.get("kubeProxy") or {}).get("mode", "iptables"),
+                           float(doc.get("nodeMonitorGracePeriod", 40.0)))
 
     def _capacity(self, cluster: ClusterSpec, placement: dict[str, str]) -> None:
         """Each node's pods must fit its subnet (less network, gateway and broadcast)."""
@@ -444,11 +518,12 @@ class _Semantics:
         return pods
 
     def _measurements(self, docs: list[dict[str, Any]], pods: list[PodSpec],
-                      services: list[Service],
-                      cluster: ClusterSpec | None) -> list[MeasurementSpec]:
+                      services: list[Service], cluster: ClusterSpec | None,
+                      external: ExternalSpec | None) -> list[MeasurementSpec]:
         out = []
         names: set[str] = set()
         node_names = [n.name for n in cluster.nodes] if cluster else []
+        self.external_hosts = [h.name for h in external.hosts] if external else []
         for i, doc in enumerate(docs):
             where = f"measurements[{i}]"
             kind = doc["type"]
@@ -463,7 +538,10 @@ class _Semantics:
             if doc.get("bitrate") and doc.get("protocol", "tcp") != "udp":
                 self.error(f"{where}.bitrate", "bitrate applies to protocol: udp only")
             source = self._endpoint(doc["from"], f"{where}.from", pods, services, node_names,
-                                    ("pod", "node"))
+                                    SOURCES)
+            if kind == "failover" and doc.get("fail") not in node_names:
+                self.error(f"{where}.fail", f"name the node to take down (nodes: "
+                                            f"{', '.join(node_names)})")
             target = None
             if kind == "dns":
                 if "to" in doc:
@@ -490,7 +568,8 @@ class _Semantics:
     def _endpoint(self, doc: dict[str, Any], where: str, pods: list[PodSpec],
                   services: list[Service], node_names: list[str],
                   allowed: tuple[str, ...]) -> Endpoint | None:
-        kinds = [k for k in ("pod", "node", "selector", "service", "nodePort") if k in doc]
+        kinds = [k for k in ("pod", "node", "selector", "service", "nodePort", "external",
+                             "loadBalancer") if k in doc]
         if kinds == ["node", "nodePort"] or kinds == ["nodePort", "node"]:
             kinds = ["nodePort"]
         if len(kinds) != 1:
@@ -503,7 +582,14 @@ class _Semantics:
                                               f"(it can: {', '.join(allowed) or 'nothing'})")
             return None
         namespace = doc.get("namespace", "default")
-        if kind in ("service", "nodePort"):
+        if kind == "external":
+            if doc["external"] not in self.external_hosts:
+                self.error(f"{where}.external", f"no external host named {doc['external']!r} "
+                                                f"(external.hosts: "
+                                                f"{', '.join(self.external_hosts) or 'none'})")
+                return None
+            return Endpoint(external=doc["external"])
+        if kind in ("service", "nodePort", "loadBalancer"):
             return self._service_endpoint(doc, where, kind, namespace, services, node_names)
         if "node" in doc:
             if doc["node"] not in node_names:
@@ -551,6 +637,13 @@ class _Semantics:
         port = ports[0]
         if kind == "service":
             return Endpoint(service=svc.key, port=port.port)
+        if kind == "loadBalancer":
+            if svc.type != "LoadBalancer" or not svc.load_balancer_ip:
+                self.error(f"{where}.loadBalancer", f"service {svc.key} has no external load "
+                                                    f"balancer (type {svc.type}; a scenario "
+                                                    f"needs `external:` for one)")
+                return None
+            return Endpoint(service=svc.key, port=port.port, load_balancer=True)
         if not port.node_port:
             self.error(f"{where}.nodePort", f"service {svc.key} is {svc.type}: it has no node "
                                             f"port")

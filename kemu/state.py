@@ -48,6 +48,7 @@ class RunState:
         state = cls(run_id, run_dir, {
             "run_id": run_id, "scenario": scenario, "owner_pid": os.getpid(),
             "created": time.time(), "netns": [], "processes": [], "paths": [],
+            "ovs_bridges": [],
         })
         state.save()
         return state
@@ -87,6 +88,11 @@ class RunState:
             self.data["paths"].remove(path)
             self.save()
 
+    def record_ovs_bridge(self, name: str) -> None:
+        """An Open vSwitch bridge this run is about to create (named after the run)."""
+        self.data.setdefault("ovs_bridges", []).append(name)
+        self.save()
+
     def record_process(self, pid: int, what: str) -> None:
         self.data["processes"].append({"pid": pid, "start": process_start_time(pid),
                                        "what": what})
@@ -110,6 +116,12 @@ class RunState:
         for name in reversed(self.data["netns"]):
             if delete_netns(name):
                 removed.append(f"netns {name}")
+        for bridge in self.data.get("ovs_bridges", []):
+            if subprocess.run(["ovs-vsctl", "--timeout=5", "br-exists", bridge],
+                              capture_output=True).returncode == 0:
+                subprocess.run(["ovs-vsctl", "--timeout=5", "del-br", bridge],
+                               capture_output=True)
+                removed.append(f"OVS bridge {bridge}")
         for path in reversed(self.data.get("paths", [])):
             if remove_path(Path(path)):
                 removed.append(f"path {path}")

@@ -19,11 +19,14 @@ import time
 import urllib.parse
 
 
-def http_requests(url: str, count: int, timeout: float) -> None:
+def http_requests(url: str, count: int, timeout: float, interval: float = 0.0) -> None:
     parts = urllib.parse.urlsplit(url)
-    for _ in range(count):
+    begin = time.monotonic()
+    for i in range(count):
+        if interval:  # paced: request i starts at i * interval, however long the others took
+            time.sleep(max(0.0, begin + i * interval - time.monotonic()))
         started = time.perf_counter()
-        record: dict[str, object] = {}
+        record: dict[str, object] = {"t": round(time.time(), 4)}
         try:
             conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80,
                                               timeout=timeout)
@@ -64,12 +67,13 @@ def main(argv: list[str] | None = None) -> None:
     web.add_argument("url")
     web.add_argument("--count", type=int, default=1)
     web.add_argument("--timeout", type=float, default=2.0)
+    web.add_argument("--interval", type=float, default=0.0)
     name = sub.add_parser("dns")
     name.add_argument("name")
     name.add_argument("--count", type=int, default=1)
     args = parser.parse_args(argv)
     if args.kind == "http":
-        http_requests(args.url, args.count, args.timeout)
+        http_requests(args.url, args.count, args.timeout, args.interval)
     else:
         dns_lookups(args.name, args.count)
 
