@@ -116,6 +116,9 @@ class Cluster:
         for key in self.controllers.wait_ready(probed, PROBE_READY_TIMEOUT_S):
             self.log(f"pod {key} is not ready after {PROBE_READY_TIMEOUT_S:.0f} s: it is not "
                      f"an endpoint of its services")
+        if self.scenario.external:
+            self._write_lb_config(vips=True)
+            self._wait_lb_settled()
         self.timings["services_s"] = clock.lap()
         self.log(f"{len(self.pods)} pods ready in {clock.total():.1f} s")
 
@@ -148,8 +151,8 @@ class Cluster:
                     self.state.record_process(node.pid, f"mininet {node.name}")
         self.nodes = {h.name: h for h in self.net.hosts if isinstance(h, K8sNode)}
         self.externals = {h.name: h for h in self.net.hosts if isinstance(h, ExternalHost)}
-        if external:
-            self._write_lb_config()
+        if external:  # no VIP yet: the cloud creates load balancers once Services exist
+            self._write_lb_config(vips=False)
         self.net.start()
         if external:
             self._route_edge(external)
@@ -210,28 +213,66 @@ class Cluster:
         self.state.record_process(proc.pid, f"external host {spec.name}")
         self.external_processes.append(proc)
 
-    def _write_lb_config(self) -> None:
+    def _write_lb_config(self, vips: bool) -> None:
         """What the cloud's controller tells its load balancer: per LoadBalancer service
         port, the VIP, every node as a backend on its node port, and the health check."""
         external = self.scenario.external
         assert external
         lb = external.load_balancer
-        vips = []
-        for svc in self.scenario.services:
+        entries = []
+        for svc in self.scenario.services if vips else []:
             if svc.type != "LoadBalancer" or not svc.load_balancer_ip:
                 continue
             for port in svc.ports:
                 if port.protocol != "TCP":
                     continue
-                vips.append({
+                entries.append({
                     "service": svc.key, "ip": svc.load_balancer_ip, "port": port.port,
                     "mode": lb.mode, "health": lb.health(svc.external_traffic_policy),
                     "backends": [{"node": name, "ip": str(node_address(node)),
                                   "mac": node.intf(UNDERLAY_INTF).MAC(),
                                   "port": port.node_port} for name, node in self.nodes.items()],
                 })
-        config = {"checker": {"ip": external.checker_ip}, "vips": vips}
-        (self.state.dir / "lb.json").write_text(json.dumps(config, indent=1))
+        config = {"checker": {"ip": external.checker_ip}, "vips": entries}
+        tmp = self.state.dir / "lb.json.tmp"
+        tmp.write_text(json.dumps(config, indent=1))
+        tmp.replace(self.state.dir / "lb.json")
+
+    def _wait_lb_settled(self) -> None:
+        """Ready: every backend has been checked and found as it should be (a node with no
+        local endpoint of a Local service stays unhealthy: that is its steady state)."""
+        external = self.scenario.external
+        assert external and self.controllers
+        endpoints = self.controllers.endpoints or {}
+        expected: dict[tuple[str, int], set[str]] = {}
+        budget = 5.0
+        for svc in self.scenario.services:
+            if svc.type != "LoadBalancer" or not svc.load_balancer_ip:
+                continue
+            health = external.load_balancer.health(svc.external_traffic_policy)
+            budget = max(budget, 1 + health["interval"] * (health["healthy_threshold"] + 1)
+                         + health["timeout"] + 5)
+            for port in svc.ports:
+                eps = endpoints.get((svc.key, port.name), [])
+                local = svc.external_traffic_policy == "Local"
+                expected[(svc.load_balancer_ip, port.port)] = \
+                    {e.node for e in eps} if local else (set(self.nodes) if eps else set())
+        deadline = time.monotonic() + budget
+        while True:
+            state = self.load_balancer_state() or {}
+            settled = all(
+                all(b["checks"] > 0 for b in vip["backends"]) and
+                {b["node"] for b in vip["backends"] if b["healthy"]} ==
+                expected.get((vip["ip"], vip["port"]), set())
+                for vip in state.get("vips", [])) and len(state.get("vips", [])) == \
+                len(expected)
+            if settled:
+                return
+            if time.monotonic() > deadline:
+                self.log("load balancer: backends not all as expected after "
+                         f"{budget:.0f} s; measuring anyway")
+                return
+            time.sleep(0.1)
 
     def load_balancer_state(self) -> dict[str, Any] | None:
         """The load-balancer app's own view (VIPs, backends, health, events)."""

@@ -59,8 +59,8 @@ MEASUREMENT_PARAMS: dict[str, dict[str, Any]] = {
                "bitrate": None},
     "http": {"repeat": 1, "count": 20, "path": "/"},
     "dns": {"repeat": 1, "count": 10, "query": None},
-    "failover": {"repeat": 1, "fail": None, "at": 2.0, "duration": 30.0, "interval": 0.1, "timeout": 0.5,
-                 "path": "/"},
+    "failover": {"repeat": 1, "fail": None, "at": 2.0, "duration": 30.0, "interval": 0.1,
+                 "timeout": 0.5, "path": "/"},
 }
 # What each measurement type can be aimed at.
 TARGETS = {"ping": ("pod", "node", "external"), "iperf3": ("pod", "node", "external"),

@@ -66,7 +66,10 @@ class Backend:
             spec["port"]
         self.healthy = True  # a new backend is trusted until checks say otherwise
         self.ok = self.bad = 0
-        self.next_check = 0.0
+        self.checks = 0
+        # The first check waits a second: until then the nodes may not know the checker's
+        # MAC, and a reply held in an ARP queue would count as a failure.
+        self.next_check = time.time() + 1.0
         self.pending: tuple[int, float] | None = None  # (source port, deadline)
         self.health = health
         self.changed_at = time.time()
@@ -219,8 +222,11 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
 
     def _send_arp(self, opcode: int, src_mac: str, src_ip: str, dst_mac: str, dst_ip: str,
                   port: int) -> None:
+        """`src_mac` goes in the ARP payload (who has the address); the frame itself always
+        comes from the load balancer's MAC, or the switch would learn a node's MAC at the
+        controller port and misdeliver that node's traffic."""
         pkt = packet.Packet()
-        pkt.add_protocol(ethernet.ethernet(dst=dst_mac, src=src_mac,
+        pkt.add_protocol(ethernet.ethernet(dst=dst_mac, src=VIP_MAC,
                                            ethertype=ether_types.ETH_TYPE_ARP))
         pkt.add_protocol(arp.arp(opcode=opcode, src_mac=src_mac, src_ip=src_ip,
                                  dst_mac=dst_mac, dst_ip=dst_ip))
@@ -273,6 +279,7 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
     def _result(self, b: Backend, ok: bool) -> bool:
         """Count a check; True when the backend's health flipped."""
         b.pending = None
+        b.checks += 1
         b.ok, b.bad = (b.ok + 1, 0) if ok else (0, b.bad + 1)
         if b.healthy and b.bad >= b.health["unhealthy_threshold"]:
             b.healthy, b.changed_at = False, time.time()
@@ -297,7 +304,8 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
             "vips": [{"service": vip["service"], "ip": vip["ip"], "port": vip["port"],
                       "mode": vip["mode"], "leader": self.leaders.get(vip["ip"]),
                       "backends": [{"node": b.node, "ip": b.ip, "port": b.port,
-                                    "healthy": b.healthy, "since": b.changed_at}
+                                    "healthy": b.healthy, "since": b.changed_at,
+                                    "checks": b.checks}
                                    for b in self.backends.get((vip["ip"], vip["port"]), [])]}
                      for vip in self.config["vips"]],
             "events": self.history,

@@ -1,0 +1,207 @@
+"""The world outside the cluster: external hosts behind an OpenFlow edge switch, LoadBalancer
+Services through the os-ken app, failover, and the seal between the emulation and the host."""
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from kemu import doctor
+
+from .helpers import KEMU, Capture, eventually, root_links, running_cluster, scenario_doc
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not doctor._ovs_running().ok,
+                       reason="Open vSwitch is not running (scripts/setup.sh starts it)"),
+]
+
+HEALTH = {"interval": 0.5, "timeout": 0.3, "unhealthyThreshold": 2, "healthyThreshold": 1}
+
+
+def web(replicas=3):
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                         "containers": [{"name": "web", "image": "kemu/http-echo",
+                                         "ports": [{"containerPort": 8080}]}]}}}}
+
+
+def lb_service(name, policy="Cluster", ip=None):
+    spec = {"type": "LoadBalancer", "selector": {"app": "web"}, "externalTrafficPolicy": policy,
+            "ports": [{"port": 80, "targetPort": 8080}]}
+    if ip:
+        spec["loadBalancerIP"] = ip
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec}
+
+
+def external_doc(preset="custom", workloads=None, grace=2):
+    doc = scenario_doc(workloads or [web(), lb_service("web"), lb_service("web-local", "Local"),
+                                     lb_service("public", ip="39.2.2.2")], nodes=3,
+                       nodeMonitorGracePeriod=grace)
+    doc["external"] = {"hosts": [{"name": "client"},
+                                 {"name": "server", "image": "kemu/http-echo", "port": 8080}],
+                       "loadBalancer": {"preset": preset, "healthCheck": HEALTH}}
+    return doc
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with running_cluster(external_doc()) as running:
+        yield running
+
+
+def vip(cluster, name):
+    return next(s.load_balancer_ip for s in cluster.scenario.services if s.name == name)
+
+
+def requests(cluster, where, url, count, *options):
+    out = subprocess.run([*cluster.exec_prefix(where), sys.executable, "-m",
+                          "kemu.workloads.probe", "http", url, "--count", str(count), *options],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()]
+
+
+def test_vips_come_from_the_pool_or_the_manifest(cluster):
+    assert vip(cluster, "public") == "39.2.2.2"
+    assert re.match(r"192\.168\.100\.2(2[4-9]|[3-5]\d)$", vip(cluster, "web"))
+
+
+def test_external_client_reaches_every_backend_through_the_load_balancer(cluster):
+    records = requests(cluster, cluster.externals["client"], f"http://{vip(cluster, 'web')}/",
+                       90)
+    assert not [r for r in records if "error" in r]
+    assert {r["pod"] for r in records} == {"web-0", "web-1", "web-2"}
+    state = cluster.load_balancer_state()
+    (entry,) = [v for v in state["vips"] if v["service"] == "default/web"]
+    assert {b["node"] for b in entry["backends"] if b["healthy"]} == {"node1", "node2", "node3"}
+
+
+def test_local_policy_keeps_the_client_ip(cluster):
+    client = cluster.externals["client"]
+    records = requests(cluster, client, f"http://{vip(cluster, 'web-local')}/", 20)
+    assert {r["client"] for r in records} == {client.IP()}
+    cluster_records = requests(cluster, client, f"http://{vip(cluster, 'web')}/", 20)
+    assert client.IP() not in {r["client"] for r in cluster_records}  # SNAT on Cluster
+
+
+def test_pods_reach_external_servers_through_their_nodes_snat(cluster):
+    server = cluster.externals["server"]
+    (record,) = requests(cluster, cluster.pods["default/web-0"], f"http://{server.IP()}:8080/",
+                         1)
+    assert record["pod"] == "server"
+    assert record["client"] == cluster.nodes["node1"].IP()  # masqueraded to web-0's node
+
+
+def test_public_vip_works_and_never_reaches_the_hosts_own_interfaces(cluster):
+    """39.2.2.2 (the seed's loadBalancerIP) answers inside the emulation, and no packet of a
+    scenario address shows on an interface of the host's own (anything kemu did not make)."""
+    edge = f"e{cluster.state.run_id}"
+    host_interfaces = [i for i in root_links() if i != "lo" and not i.startswith(edge)]
+    captures = [Capture([], i, "host 39.2.2.2 or net 192.168.100.0/24 or net 172.18.0.0/16 "
+                               "or net 10.244.0.0/16 or net 10.96.0.0/12")
+                for i in host_interfaces if _capturable(i)]
+    records = requests(cluster, cluster.externals["client"], "http://39.2.2.2/", 10)
+    assert {r.get("pod") for r in records} <= {"web-0", "web-1", "web-2"} and \
+        not [r for r in records if "error" in r]
+    for capture in captures:
+        assert capture.stop().strip() == ""
+    # kemu's own devices in the root namespace: the edge bridge and its ports, no address.
+    for name in root_links():
+        if name.startswith(edge):
+            addrs = subprocess.run(["ip", "-4", "-o", "addr", "show", "dev", name],
+                                   capture_output=True, text=True).stdout
+            assert addrs.strip() == "", name
+
+
+def _capturable(interface):
+    state = subprocess.run(["ip", "-o", "link", "show", interface], capture_output=True,
+                           text=True).stdout
+    return "state UP" in state or "UNKNOWN" in state
+
+
+def test_failover_within_the_health_check_budget(cluster):
+    """node3 goes down: the load balancer stops sending to it within interval × threshold;
+    with Local policy nothing else stands in the way."""
+    budget = HEALTH["interval"] * HEALTH["unhealthyThreshold"] + HEALTH["timeout"] + 0.5
+    client = cluster.externals["client"]
+    url = f"http://{vip(cluster, 'web-local')}/"
+    probe = subprocess.Popen([*cluster.exec_prefix(client), sys.executable, "-m",
+                              "kemu.workloads.probe", "http", url, "--count", "60",
+                              "--interval", "0.1", "--timeout", "0.3"],
+                             stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    failed_at = time.time()
+    cluster.node_down("node3")
+    try:
+        out, _ = probe.communicate(timeout=60)
+    finally:
+        cluster.node_up("node3")
+    records = [json.loads(line) for line in out.splitlines()]
+    failures = [r for r in records if "error" in r and r["t"] >= failed_at]
+    recovered = failures[-1]["t"] - failed_at if failures else 0.0
+    assert recovered <= budget, (recovered, budget)
+    late = [r for r in records if r["t"] > failed_at + budget]
+    assert late and all("error" not in r and r["pod"] != "web-2" for r in late)
+    events = cluster.load_balancer_state()["events"]
+    assert any(e["event"] == "unhealthy" and e["node"] == "node3" for e in events)
+    # It comes back once the node does.
+    assert eventually(lambda: all(b["healthy"] for v in cluster.load_balancer_state()["vips"]
+                                  for b in v["backends"] if v["service"] == "default/web"),
+                      timeout=5)
+
+
+def test_metallb_l2_one_leader_answers_and_a_new_one_announces_itself():
+    with running_cluster(external_doc("metallb-l2", [web(), lb_service("web")])) as cluster:
+        client = cluster.externals["client"]
+        address = vip(cluster, "web")
+        assert not [r for r in requests(cluster, client, f"http://{address}/", 10)
+                    if "error" in r]
+        state = cluster.load_balancer_state()
+        leader = state["vips"][0]["leader"]
+        macs = {n: node.intf("eth0").MAC() for n, node in cluster.nodes.items()}
+        def lladdr():
+            neigh = client.run("ip", "neigh", "show", address).split()
+            return neigh[neigh.index("lladdr") + 1] if "lladdr" in neigh else ""
+
+        assert lladdr() == macs[leader]
+        cluster.node_down(leader)
+        try:
+            # The gratuitous ARP of the new leader moves the client's neighbour entry.
+            assert eventually(lambda: lladdr() not in ("", macs[leader]), timeout=10)
+            new = cluster.load_balancer_state()["vips"][0]["leader"]
+            assert new != leader and lladdr() == macs[new]
+            assert eventually(lambda: not [r for r in requests(cluster, client,
+                                                               f"http://{address}/", 5)
+                                           if "error" in r], timeout=10)
+        finally:
+            cluster.node_up(leader)
+
+
+def test_kemu_clean_removes_a_killed_runs_ovs_bridge(tmp_path):
+    doc = external_doc()
+    doc["measurements"] = [{"name": "slow", "type": "ping", "from": {"pod": "web-0"},
+                            "to": {"pod": "web-1"}, "count": 600, "interval": 0.1}]
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    proc = subprocess.Popen([KEMU, "run", str(path), "--out", str(tmp_path / "out")],
+                            stderr=subprocess.PIPE, text=True)
+    run_id = ""
+    while "measuring slow" not in (line := proc.stderr.readline()):
+        assert line, "kemu exited early"
+        run_id = run_id or (re.search(r"run ([0-9a-f]{6})", line) or [None, ""])[1]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    bridges = subprocess.run(["ovs-vsctl", "list-br"], capture_output=True, text=True).stdout
+    assert f"e{run_id}" in bridges.split()
+    clean = subprocess.run([KEMU, "clean"], capture_output=True, text=True, timeout=60)
+    assert f"OVS bridge e{run_id}" in clean.stdout
+    bridges = subprocess.run(["ovs-vsctl", "list-br"], capture_output=True, text=True).stdout
+    assert f"e{run_id}" not in bridges.split()
+    assert not [i for i in root_links() if i.startswith(f"e{run_id}")]
