@@ -23,14 +23,15 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from mininet.link import Link, TCULink
 
-from kemu import doctor
+from kemu import doctor, ingress
 from kemu.backend import Backend, PodNetwork, get_backend
 from kemu.cni import NetworkConfigList, find_cni_path
-from kemu.controllers import Controllers
+from kemu.controllers import Controllers, write_ingress_config
 from kemu.errors import KemuError, NotReadyError
 from kemu.external import ExternalSpec
 from kemu.ipam import Lease, SubnetLeaseStore, underlay_addresses
@@ -74,6 +75,7 @@ class Cluster:
         self.controllers: Controllers | None = None
         self.externals: dict[str, ExternalHost] = {}
         self.down_since: dict[str, float] = {}  # node → when it stopped answering
+        self.ingress_certs: dict[str, tuple[Path, Path]] = {}
         self.external_processes: list[subprocess.Popen[bytes]] = []
         self.proxy_mode = ""
 
@@ -100,6 +102,13 @@ class Cluster:
                                           if self.scenario.dns.enabled else None)
         self.timings["network_s"] = clock.lap()
         self.log(f"{len(self.nodes)} nodes up with {self.backend.name}")
+        if self.scenario.ingresses:  # nginx starts on a configuration without endpoints yet
+            directory = self.state.dir / "ingress"
+            self.ingress_certs = ingress.write_certificates(
+                list(self.scenario.ingresses), list(self.scenario.secrets), directory / "certs")
+            write_ingress_config(directory, ingress.render(
+                list(self.scenario.ingresses), list(self.scenario.services), {}, directory,
+                self.ingress_certs))
         for spec in self.scenario.pods:
             self.pods[spec.key] = self.kubelets[self.scenario.placement[spec.key]].run_pod(spec)
         for pod in self.pods.values():

@@ -6,6 +6,7 @@ delay that can be measured.
         → every node's kube-proxy rules (kemu/kube_proxy.py)
         → the cluster DNS records (kemu/dns.py)
         → every node's NetworkPolicy rules (kemu/network_policy.py)
+        → the ingress controller's nginx configuration (kemu/ingress.py)
 
 Rules are re-applied only when what they are made of changed.
 """
@@ -19,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kemu import dns, kube_proxy, network_policy
+from kemu import dns, ingress, kube_proxy, network_policy
 from kemu.errors import KemuError
 from kemu.iptables import ChainSet
 from kemu.services import Endpoint, endpoints
@@ -42,6 +43,8 @@ class Controllers:
         self.policy_agents = {name: ChainSet(node, network_policy.JUMPS)
                               for name, node in cluster.nodes.items()}
         self.records = cluster.state.dir / "dns" / "records.json"
+        self.ingress_dir = cluster.state.dir / "ingress"
+        self.certs = cluster.ingress_certs
         self.endpoints: dict[tuple[str, str], list[Endpoint]] | None = None
         self.syncs = 0  # how many times rules were re-applied (for tests and status)
         self.error: Exception | None = None
@@ -72,6 +75,10 @@ class Controllers:
             if self.cluster.scenario.dns.enabled:
                 _write_json(self.records, dns.records(self.services, current, statuses,
                                                       self.cluster.scenario.dns.domain))
+            if self.cluster.scenario.ingresses:  # the ingress controller reloads on change
+                _write_text(self.ingress_dir / "nginx.conf", ingress.render(
+                    list(self.cluster.scenario.ingresses), self.services, current,
+                    self.ingress_dir, self.certs))
             self.endpoints = current
             self.syncs += 1
             return True
@@ -110,8 +117,17 @@ class Controllers:
             time.sleep(INTERVAL_S)
 
 
+def write_ingress_config(directory: Path, text: str) -> None:
+    _write_text(directory / "nginx.conf", text)
+
+
 def _write_json(path: Path, data: object) -> None:
+    _write_text(path, json.dumps(data, indent=1, sort_keys=True))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Atomically, so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.write_text(text)
     tmp.replace(path)

@@ -18,6 +18,10 @@ from kemu.errors import Problem
 from kemu.objects import (
     Container,
     ContainerPort,
+    Ingress,
+    IngressBackend,
+    IngressPath,
+    IngressRule,
     Namespace,
     NetworkPolicy,
     PodSpec,
@@ -25,6 +29,7 @@ from kemu.objects import (
     PolicyPort,
     PolicyRule,
     Probe,
+    Secret,
     Service,
     ServicePort,
 )
@@ -52,8 +57,9 @@ IGNORED_METADATA_FIELDS = {"annotations", "uid", "resourceVersion", "generation"
 IGNORED_SERVICE_FIELDS = {"ipFamilies", "ipFamilyPolicy", "clusterIPs",
                           "allocateLoadBalancerNodePorts", "loadBalancerSourceRanges",
                           "loadBalancerClass"}
-SUPPORTED_KINDS = ("v1/Pod", "apps/v1/Deployment", "v1/Service", "v1/Namespace",
-                   "networking.k8s.io/v1/NetworkPolicy")
+SUPPORTED_KINDS = ("v1/Pod", "apps/v1/Deployment", "v1/Service", "v1/Namespace", "v1/Secret",
+                   "networking.k8s.io/v1/NetworkPolicy", "networking.k8s.io/v1/Ingress",
+                   "extensions/v1beta1/Ingress", "networking.k8s.io/v1beta1/Ingress")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 NODE_PORT_RANGE = (30000, 32767)
 
@@ -64,6 +70,8 @@ class Parsed:
     services: list[Service] = field(default_factory=list)
     policies: list[NetworkPolicy] = field(default_factory=list)
     namespaces: list[Namespace] = field(default_factory=list)
+    ingresses: list[Ingress] = field(default_factory=list)
+    secrets: list[Secret] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
@@ -152,7 +160,11 @@ def parse_manifest(doc: Any, file: str = "", where: str = "") -> Parsed:
     kind_key = f"{doc.get('apiVersion')}/{doc.get('kind')}"
     parsers = {"v1/Pod": _parse_pod, "apps/v1/Deployment": _parse_deployment,
                "v1/Service": _parse_service, "v1/Namespace": _parse_namespace,
-               "networking.k8s.io/v1/NetworkPolicy": _parse_policy}
+               "networking.k8s.io/v1/NetworkPolicy": _parse_policy,
+               "networking.k8s.io/v1/Ingress": _parse_ingress,
+               "networking.k8s.io/v1beta1/Ingress": _parse_ingress_v1beta1,
+               "extensions/v1beta1/Ingress": _parse_ingress_v1beta1,
+               "v1/Secret": _parse_secret}
     if kind_key in parsers:
         parsers[kind_key](doc, check)
     else:
@@ -507,3 +519,126 @@ def _strings(value: Any, check: _Checker, path: str) -> tuple[str, ...]:
         check.error(path, "must be a list of strings")
         return ()
     return tuple(str(x) for x in items)
+
+
+PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific")
+
+
+def _parse_ingress(doc: dict[str, Any], check: _Checker) -> None:
+    """networking.k8s.io/v1 Ingress."""
+    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
+    name, namespace, _ = _metadata(doc, check)
+    spec = check.mapping(doc.get("spec"), "spec")
+    check.fields(spec, "spec", {"ingressClassName", "defaultBackend", "rules", "tls"})
+
+    def backend(value: Any, path: str) -> IngressBackend | None:
+        b = check.mapping(value, path)
+        check.fields(b, path, {"service"})
+        svc = check.mapping(b.get("service"), f"{path}.service")
+        check.fields(svc, f"{path}.service", {"name", "port"})
+        port = check.mapping(svc.get("port"), f"{path}.service.port")
+        check.fields(port, f"{path}.service.port", {"number", "name"})
+        ref = port.get("number", port.get("name"))
+        number = check.port_ref(ref, f"{path}.service.port")
+        service = check.name(svc.get("name"), f"{path}.service.name")
+        return IngressBackend(service, number) if service and number is not None else None
+
+    rules = []
+    for i, r in enumerate(check.sequence(spec.get("rules"), "spec.rules")):
+        rule = check.mapping(r, f"spec.rules[{i}]")
+        check.fields(rule, f"spec.rules[{i}]", {"host", "http"})
+        http = check.mapping(rule.get("http"), f"spec.rules[{i}].http")
+        check.fields(http, f"spec.rules[{i}].http", {"paths"})
+        paths = []
+        for k, p in enumerate(check.sequence(http.get("paths"), f"spec.rules[{i}].http.paths")):
+            where = f"spec.rules[{i}].http.paths[{k}]"
+            entry = check.mapping(p, where)
+            check.fields(entry, where, {"path", "pathType", "backend"})
+            path_type = entry.get("pathType", "")
+            if path_type not in PATH_TYPES:
+                check.error(f"{where}.pathType", f"must be one of {', '.join(PATH_TYPES)}, "
+                                                 f"got {path_type!r}")
+            target = backend(entry.get("backend"), f"{where}.backend")
+            if target:
+                paths.append(IngressPath(_ingress_path(entry.get("path", "/"), check,
+                                                       f"{where}.path"), path_type, target))
+        rules.append(IngressRule(str(rule.get("host", "")), tuple(paths)))
+    default = backend(spec["defaultBackend"], "spec.defaultBackend") \
+        if "defaultBackend" in spec else None
+    _finish_ingress(name, namespace, rules, default, spec, check)
+
+
+def _parse_ingress_v1beta1(doc: dict[str, Any], check: _Checker) -> None:
+    """The older form the seeds use: serviceName/servicePort, `backend` as the default."""
+    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
+    name, namespace, _ = _metadata(doc, check)
+    spec = check.mapping(doc.get("spec"), "spec")
+    check.fields(spec, "spec", {"ingressClassName", "backend", "rules", "tls"})
+
+    def backend(value: Any, path: str) -> IngressBackend | None:
+        b = check.mapping(value, path)
+        check.fields(b, path, {"serviceName", "servicePort"})
+        service = check.name(b.get("serviceName"), f"{path}.serviceName")
+        port = check.port_ref(b.get("servicePort"), f"{path}.servicePort")
+        return IngressBackend(service, port) if service and port is not None else None
+
+    rules = []
+    for i, r in enumerate(check.sequence(spec.get("rules"), "spec.rules")):
+        rule = check.mapping(r, f"spec.rules[{i}]")
+        check.fields(rule, f"spec.rules[{i}]", {"host", "http"})
+        http = check.mapping(rule.get("http"), f"spec.rules[{i}].http")
+        check.fields(http, f"spec.rules[{i}].http", {"paths"})
+        paths = []
+        for k, p in enumerate(check.sequence(http.get("paths"), f"spec.rules[{i}].http.paths")):
+            where = f"spec.rules[{i}].http.paths[{k}]"
+            entry = check.mapping(p, where)
+            check.fields(entry, where, {"path", "pathType", "backend"})
+            target = backend(entry.get("backend"), f"{where}.backend")
+            if target:
+                paths.append(IngressPath(_ingress_path(entry.get("path", "/"), check,
+                                                       f"{where}.path"),
+                                         entry.get("pathType", "ImplementationSpecific"), target))
+        rules.append(IngressRule(str(rule.get("host", "")), tuple(paths)))
+    default = backend(spec["backend"], "spec.backend") if "backend" in spec else None
+    _finish_ingress(name, namespace, rules, default, spec, check)
+
+
+def _ingress_path(value: Any, check: _Checker, where: str) -> str:
+    if not isinstance(value, str) or not value.startswith("/"):
+        check.error(where, f"must be an absolute path, got {value!r}")
+        return "/"
+    return value
+
+
+def _finish_ingress(name: str, namespace: str, rules: list[IngressRule],
+                    default: IngressBackend | None, spec: dict[str, Any],
+                    check: _Checker) -> None:
+    tls = []
+    for i, t in enumerate(check.sequence(spec.get("tls"), "spec.tls")):
+        entry = check.mapping(t, f"spec.tls[{i}]")
+        check.fields(entry, f"spec.tls[{i}]", {"hosts", "secretName"})
+        hosts = _strings(entry.get("hosts"), check, f"spec.tls[{i}].hosts")
+        tls.append((hosts, str(entry.get("secretName", ""))))
+    if not rules and default is None:
+        check.error("spec", "an Ingress needs rules or a default backend")
+    if name:
+        check.out.ingresses.append(Ingress(name, namespace, tuple(rules), default, tuple(tls)))
+
+
+def _parse_secret(doc: dict[str, Any], check: _Checker) -> None:
+    import base64
+    check.fields(doc, "", {"apiVersion", "kind", "metadata", "type", "data", "stringData",
+                           "immutable"})
+    name, namespace, _ = _metadata(doc, check)
+    if doc.get("type") != "kubernetes.io/tls":
+        check.error("type", f"only kubernetes.io/tls Secrets are used by kemu, got "
+                            f"{doc.get('type')!r}")
+        return
+    data = {**{k: base64.b64decode(str(v)).decode(errors="replace")
+               for k, v in check.mapping(doc.get("data"), "data").items()},
+            **{k: str(v) for k, v in check.mapping(doc.get("stringData"), "stringData").items()}}
+    for field_name in ("tls.crt", "tls.key"):
+        if "-----BEGIN" not in data.get(field_name, ""):
+            check.error(f"data.{field_name}", "a PEM block is required")
+    if name and not check.out.problems:
+        check.out.secrets.append(Secret(name, namespace, data["tls.crt"], data["tls.key"]))

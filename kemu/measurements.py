@@ -208,7 +208,8 @@ def run_measurement(cluster: Cluster, spec: MeasurementSpec,
         elif spec.type == "http":
             assert target
             url = f"http://{target.ip}:{target.port}{spec.params['path']}"
-            sample = _run_probe(source.prefix, "http", url, spec.params["count"], 5.0)
+            host = ("--host", spec.params["host"]) if spec.params.get("host") else ()
+            sample = _run_probe(source.prefix, "http", url, spec.params["count"], 5.0, *host)
         elif spec.type == "failover":
             assert target
             sample = _run_failover(cluster, source.prefix, target, spec.params)
@@ -251,8 +252,9 @@ def _run_failover(cluster: Cluster, source: list[str], target: Any,
 
 
 def _run_probe(source: list[str], kind: str, target: str, count: int,
-               per_request_s: float) -> Sample:
-    proc = subprocess.run([*source, *probe_command(kind, target, count)], capture_output=True,
+               per_request_s: float, *options: str) -> Sample:
+    proc = subprocess.run([*source, *probe_command(kind, target, count, *options)],
+                          capture_output=True,
                           text=True, timeout=count * per_request_s + 10)
     if proc.returncode != 0:
         raise KemuError(f"{kind} probe failed: {proc.stderr.strip()[-300:]}")

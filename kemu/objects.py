@@ -150,3 +150,49 @@ class Namespace:
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     """Kubernetes equality-based label selection (matchLabels)."""
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+@dataclass(frozen=True)
+class IngressBackend:
+    service: str
+    port: int | str  # number or the Service port's name
+
+
+@dataclass(frozen=True)
+class IngressPath:
+    path: str
+    path_type: str  # Prefix | Exact | ImplementationSpecific
+    backend: IngressBackend
+
+
+@dataclass(frozen=True)
+class IngressRule:
+    host: str  # "" for any host
+    paths: tuple[IngressPath, ...]
+
+
+@dataclass(frozen=True)
+class Ingress:
+    name: str
+    namespace: str
+    rules: tuple[IngressRule, ...] = ()
+    default_backend: IngressBackend | None = None
+    tls: tuple[tuple[tuple[str, ...], str], ...] = ()  # (hosts, secret name)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A kubernetes.io/tls Secret: a certificate and its key (PEM)."""
+
+    name: str
+    namespace: str
+    cert: str
+    key_pem: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"

@@ -33,10 +33,12 @@ from kemu.manifests import parse_manifest
 from kemu.objects import (
     Container,
     ContainerPort,
+    Ingress,
     Namespace,
     NetworkPolicy,
     NodeSpec,
     PodSpec,
+    Secret,
     Service,
     ServicePort,
     matches,
@@ -57,7 +59,7 @@ MEASUREMENT_PARAMS: dict[str, dict[str, Any]] = {
     "ping": {"repeat": 1, "count": 10, "interval": 0.2, "size": 56},
     "iperf3": {"repeat": 1, "duration": 5, "parallel": 1, "reverse": False, "protocol": "tcp",
                "bitrate": None},
-    "http": {"repeat": 1, "count": 20, "path": "/"},
+    "http": {"repeat": 1, "count": 20, "path": "/", "host": None},
     "dns": {"repeat": 1, "count": 10, "query": None},
     "failover": {"repeat": 1, "fail": None, "at": 2.0, "duration": 30.0, "interval": 0.1,
                  "timeout": 0.5, "path": "/"},
@@ -150,6 +152,8 @@ class Scenario:
     namespaces: tuple[Namespace, ...] = ()
     dns: DNSConfig = DNSConfig(enabled=False)
     external: ExternalSpec | None = None
+    ingresses: tuple[Ingress, ...] = ()
+    secrets: tuple[Secret, ...] = ()
     warnings: tuple[Problem, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
@@ -285,6 +289,8 @@ class _Semantics:
         self.services: list[Service] = []
         self.policies: list[NetworkPolicy] = []
         self.namespaces: list[Namespace] = []
+        self.ingresses: list[Ingress] = []
+        self.secrets: list[Secret] = []
         self.places: dict[str, str] = {}  # object key → where it was declared
         self.external_hosts: list[str] = []
 
@@ -303,6 +309,11 @@ class _Semantics:
         if dns.enabled:
             pods.append(DNS_POD)  # last: the user's pods keep the placement they would have
             self.services.insert(0, replace(DNS_SERVICE, cluster_ip=dns.cluster_ip))
+        if self.ingresses:  # the ingress controller, exposed as it is in practice
+            pods.append(INGRESS_POD)
+            kind = "LoadBalancer" if self.doc.get("external") else "NodePort"
+            self.services.append(replace(INGRESS_SERVICE, type=kind))
+            self._check_ingress_backends()
         external = self._external(self.doc.get("external"), cluster, topology)
         services: list[Service] = []
         if cluster:
@@ -340,6 +351,7 @@ class _Semantics:
                         placement=placement, measurements=tuple(measurements),
                         services=tuple(services), policies=tuple(self.policies),
                         namespaces=tuple(namespaces), dns=dns, external=external,
+                        ingresses=tuple(self.ingresses), secrets=tuple(self.secrets),
                         warnings=tuple(self.warnings), raw=self.doc)
 
     def _external(self, doc: dict[str, Any] | None, cluster: ClusterSpec | None,
@@ -382,6 +394,22 @@ class _Semantics:
             return None
         return ExternalSpec(cidr, tuple(hosts),
                             LoadBalancerSpec(lb_doc.get("preset", "custom"), pool, overrides))
+
+    def _check_ingress_backends(self) -> None:
+        """Every backend an Ingress names must be a Service port of its namespace."""
+        for ing in self.ingresses:
+            backends = [ing.default_backend] if ing.default_backend else []
+            backends += [p.backend for rule in ing.rules for p in rule.paths]
+            for backend in backends:
+                svc = next((s for s in self.services if s.name == backend.service and
+                            s.namespace == ing.namespace), None)
+                if svc is None:
+                    self.error(self.places.get(ing.key, "workloads"),
+                               f"Ingress {ing.key}: no service {backend.service!r}")
+                elif not any(backend.port in (p.port, p.name) for p in svc.ports):
+                    self.error(self.places.get(ing.key, "workloads"),
+                               f"Ingress {ing.key}: service {backend.service!r} has no port "
+                               f"{backend.port!r}")
 
     def _dns(self, doc: dict[str, Any], cluster: ClusterSpec | None) -> DNSConfig:
         if not doc.get("enabled", True) or cluster is None:
@@ -507,7 +535,11 @@ class _Semantics:
                 self.services += parsed.services
                 self.policies += parsed.policies
                 self.namespaces += parsed.namespaces
-                for key in [o.key for o in parsed.services] + [o.key for o in parsed.policies]:
+                self.ingresses += parsed.ingresses
+                self.secrets += parsed.secrets
+                keys = [o.key for o in parsed.services] + [o.key for o in parsed.policies] + \
+                    [o.key for o in parsed.ingresses]
+                for key in keys:
                     self.places[key] = place
         for kind, objects in (("pods", pods), ("services", self.services),
                               ("network policies", self.policies),
@@ -665,3 +697,15 @@ DNS_SERVICE = Service(
     name="kube-dns", namespace="kube-system",
     ports=(ServicePort(53, "dns", "UDP", "dns"), ServicePort(53, "dns-tcp", "TCP", "dns-tcp")),
     selector={"k8s-app": "kube-dns"})
+
+# The ingress controller add-on, as ingress-nginx deploys it.
+INGRESS_POD = PodSpec(
+    name="ingress-nginx-controller-0", namespace="ingress-nginx",
+    labels={"app.kubernetes.io/name": "ingress-nginx"},
+    containers=(Container(name="controller", image="kemu/ingress-nginx", ports=(
+        ContainerPort(80, "http"), ContainerPort(443, "https"))),),
+    owner="kemu/ingress-addon")
+INGRESS_SERVICE = Service(
+    name="ingress-nginx-controller", namespace="ingress-nginx", type="NodePort",
+    ports=(ServicePort(80, "http", "TCP", "http"), ServicePort(443, "https", "TCP", "https")),
+    selector={"app.kubernetes.io/name": "ingress-nginx"})

@@ -20,7 +20,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Packages like nginx start a host-wide service on install; kemu only runs them inside its
+  # namespaces. Where nothing forbids it already, forbid service starts for this install.
+  guard=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    guard=/usr/sbin/policy-rc.d
+  fi
+  apt-get install -y -q --no-install-recommends "${missing[@]}" || { [ -n "$guard" ] && rm -f "$guard"; exit 1; }
+  [ -n "$guard" ] && rm -f "$guard"
 fi
 
 # Open vSwitch: kemu's edge switch needs ovs-vswitchd (the userspace datapath works without

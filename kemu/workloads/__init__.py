@@ -31,6 +31,10 @@ IMAGES: dict[str, tuple[str, Callable[[Container], list[str]]]] = {
         lambda c: [sys.executable, "-m", "kemu.workloads.cluster_dns",
                    "--port", _first_port(c, 53)],
     ),
+    "kemu/ingress-nginx": (
+        "the ingress controller: nginx on the configuration kemu renders from Ingress objects",
+        lambda c: [sys.executable, "-m", "kemu.workloads.ingress_nginx"],
+    ),
     "kemu/sleep": (
         "does nothing; the pod is only its network namespace",
         lambda c: ["sleep", "infinity"],

@@ -19,7 +19,8 @@ import time
 import urllib.parse
 
 
-def http_requests(url: str, count: int, timeout: float, interval: float = 0.0) -> None:
+def http_requests(url: str, count: int, timeout: float, interval: float = 0.0,
+                  host: str = "") -> None:
     parts = urllib.parse.urlsplit(url)
     begin = time.monotonic()
     for i in range(count):
@@ -30,7 +31,8 @@ def http_requests(url: str, count: int, timeout: float, interval: float = 0.0) -
         try:
             conn = http.client.HTTPConnection(parts.hostname or "", parts.port or 80,
                                               timeout=timeout)
-            conn.request("GET", parts.path or "/", headers={"Connection": "close"})
+            headers = {"Connection": "close", **({"Host": host} if host else {})}
+            conn.request("GET", parts.path or "/", headers=headers)
             response = conn.getresponse()
             body = response.read()
             record["status"] = response.status
@@ -68,12 +70,13 @@ def main(argv: list[str] | None = None) -> None:
     web.add_argument("--count", type=int, default=1)
     web.add_argument("--timeout", type=float, default=2.0)
     web.add_argument("--interval", type=float, default=0.0)
+    web.add_argument("--host", default="", help="Host header (an Ingress host)")
     name = sub.add_parser("dns")
     name.add_argument("name")
     name.add_argument("--count", type=int, default=1)
     args = parser.parse_args(argv)
     if args.kind == "http":
-        http_requests(args.url, args.count, args.timeout, args.interval)
+        http_requests(args.url, args.count, args.timeout, args.interval, args.host)
     else:
         dns_lookups(args.name, args.count)
 
