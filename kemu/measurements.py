@@ -150,6 +150,11 @@ def _latency_summary(requests: list[dict[str, Any]]) -> dict[str, Any]:
 def summarize_http(samples: list[Sample]) -> dict[str, Any]:
     requests = [r for s in samples for r in s["requests"]]
     summary = _latency_summary(requests)
+    # One request at a time, each on a new connection: the rate one client achieves.
+    spans = [s["requests"][-1]["t"] + s["requests"][-1]["latency_ms"] / 1000 -
+             s["requests"][0]["t"] for s in samples if s["requests"]]
+    if spans and sum(spans) > 0:
+        summary["requests_per_s"] = round(len(requests) / sum(spans), 1)
     summary["backends"] = dict(sorted(Counter(r["pod"] for r in requests if r.get("pod"))
                                       .items()))
     return summary

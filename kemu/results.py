@@ -112,6 +112,8 @@ def _describe(m: dict[str, Any]) -> str:
             return f"{s['errors']}/{s['requests']} failed"
         result = (f"p50/p90/p99 {s['latency_p50_ms']:.3f}/{s['latency_p90_ms']:.3f}/"
                   f"{s['latency_p99_ms']:.3f} ms, {s['errors']} errors")
+        if s.get("requests_per_s"):
+            result += f", {s['requests_per_s']:g} req/s"
         if s.get("backends"):
             result += ", " + " ".join(f"{pod}:{n}" for pod, n in s["backends"].items())
         if s.get("answers"):
