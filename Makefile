@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit integration clean
+.PHONY: setup demo test lint unit integration bench clean
 
 setup:
 	@scripts/setup.sh
@@ -23,6 +23,10 @@ integration: setup
 lint: setup
 	$(BIN)/ruff check kemu plugins topologies tests
 	$(BIN)/mypy kemu plugins topologies
+
+# Not part of `make test`: a benchmark, with figures as ratios measured in the same run.
+bench: setup
+	$(BIN)/kemu bench --out bench
 
 clean: setup
 	$(BIN)/kemu clean

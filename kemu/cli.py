@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -150,3 +151,54 @@ def plugins() -> None:
     for name, cls in sorted(available_backends().items()):
         table.add_row(name, cls.description, cls.__module__)
     out.print(table)
+
+
+@main.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="bench",
+              show_default=True, help="Where results.json goes.")
+@click.option("--quick", is_flag=True, help="Fewer repeats and a shorter ladder (a smoke run).")
+@click.option("--full", is_flag=True, help="Add the 100 nodes × 1000 pods rung.")
+def bench(out_dir: str, quick: bool, full: bool) -> None:
+    """Measure kemu against the machine's limit and raw Mininet (see kemu/bench.py)."""
+    from kemu import bench as benchmark
+
+    results = benchmark.run(Path(out_dir), lambda m: console.print(f"[dim]bench:[/dim] {m}",
+                                                                   markup=True), quick, full)
+    out.print(benchmark_table(results))
+    out.print(f"results: {Path(out_dir) / 'results.json'}")
+
+
+def benchmark_table(results: dict[str, Any]) -> Table:
+    table = Table(title=f"kemu bench ({results['duration_s']:.0f} s)")
+    for column in ("figure", "value", "context"):
+        table.add_column(column)
+    dp = results["dataplane"]
+    limit = dp["limit"]
+    table.add_row("veth-pair limit, TCP 1 stream", f"{limit['tcp_1']['mbps_median']:.0f} Mbit/s",
+                  f"4 streams {limit['tcp_4']['mbps_median']:.0f}; RTT p50 "
+                  f"{limit['rtt_p50_us']:.0f} µs, p99 {limit['rtt_p99_us']:.0f} µs")
+    for name, fig in dp.items():
+        if isinstance(fig, dict) and "tcp_1_ratio" in fig:
+            table.add_row(f"{name} / limit, TCP 1 stream", f"{fig['tcp_1_ratio']:.2f} ×",
+                          f"{fig['tcp_1']['mbps_median']:.0f} Mbit/s; 4 streams "
+                          f"{fig['tcp_4_ratio']:.2f} ×; RTT p50 +"
+                          f"{fig['rtt_p50_overhead_us']:.0f} µs, p99 {fig['rtt_p99_us']:.0f} µs")
+    if "udp_over_vxlan_tcp_1" in dp:
+        table.add_row("flannel-udp / flannel-vxlan", f"{dp['udp_over_vxlan_tcp_1']:.2f} ×",
+                      "published (k8s PR 17877): 0.60 ×")
+    for row in results["bringup"]:
+        table.add_row(f"{row['nodes']} nodes × {row['pods']} pods up / down",
+                      f"{row['up_s']:.1f} s / {row['down_s']:.1f} s",
+                      f"{row['up_vs_raw_mininet']:.1f} × raw Mininet "
+                      f"({row['raw_mininet']['up_s']:.1f} s); {row['memory_mib']:.0f} MiB")
+    for key, label in (("endpoint_removal_s", "killed pod out of every node's rules"),
+                       ("calico_join_convergence_s", "calico routes after a node rejoins"),
+                       ("lb_detection_s", "load balancer drops a dead node")):
+        value = results["control_plane"].get(key)
+        if value is not None:
+            table.add_row(label, f"{value:.2f} s", "")
+    for fig in results["accuracy"].values():
+        if isinstance(fig, dict):
+            table.add_row(f"link {fig['configured_mbps']} Mbit/s", f"{fig['ratio']:.2f} ×",
+                          f"{fig['measured_mbps']:.1f} Mbit/s goodput through VXLAN")
+    return table

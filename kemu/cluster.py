@@ -109,10 +109,7 @@ class Cluster:
             write_ingress_config(directory, ingress.render(
                 list(self.scenario.ingresses), list(self.scenario.services), {}, directory,
                 self.ingress_certs))
-        for spec in self.scenario.pods:
-            self.pods[spec.key] = self.kubelets[self.scenario.placement[spec.key]].run_pod(spec)
-        for pod in self.pods.values():
-            self.kubelets[pod.node.name].wait_running(pod)
+        self._run_pods()
         self.timings["pods_s"] = clock.lap()
         # The pod network first, before policies may (rightly) refuse the readiness pings.
         self.wait_ready()
@@ -130,6 +127,25 @@ class Cluster:
             self._wait_lb_settled()
         self.timings["services_s"] = clock.lap()
         self.log(f"{len(self.pods)} pods ready in {clock.total():.1f} s")
+
+    def _run_pods(self) -> None:
+        """Every node's kubelet starts its pods, the nodes in parallel (as in a cluster)."""
+        per_node: dict[str, list[Any]] = {name: [] for name in self.kubelets}
+        for spec in self.scenario.pods:
+            per_node[self.scenario.placement[spec.key]].append(spec)
+
+        def start(name: str) -> list[Pod]:
+            kubelet = self.kubelets[name]
+            pods = [kubelet.run_pod(spec) for spec in per_node[name]]
+            for pod in pods:
+                kubelet.wait_running(pod)
+            return pods
+
+        with ThreadPoolExecutor(max_workers=min(8, len(per_node) or 1)) as pool:
+            for pods in pool.map(start, [n for n in per_node if per_node[n]]):
+                self.pods.update({p.spec.key: p for p in pods})
+        # Keep the scenario's order (results, readiness probes read it).
+        self.pods = {spec.key: self.pods[spec.key] for spec in self.scenario.pods}
 
     def _build_underlay(self) -> None:
         topo_spec = self.scenario.topology
@@ -333,14 +349,16 @@ class Cluster:
         first_pod_on: dict[str, Pod] = {}
         for pod in self.pods.values():
             first_pod_on.setdefault(pod.node.name, pod)
-        for a in first_pod_on.values():
-            for b in first_pod_on.values():
-                if a is not b:
-                    probes.append((self.exec_prefix(a), b.ip, f"pod {a.spec.key}"))
+        # Across nodes, a ring (each node's first pod to the next node's): every node's
+        # tunnel or routes carry traffic both ways, in n probes rather than n².
+        ring = list(first_pod_on.values())
+        if len(ring) > 1:
+            for a, b in zip(ring, ring[1:] + ring[:1], strict=True):
+                probes.append((self.exec_prefix(a), b.ip, f"pod {a.spec.key}"))
         if not probes:
             return
         deadline = time.monotonic() + timeout
-        with ThreadPoolExecutor(max_workers=min(16, len(probes))) as pool:
+        with ThreadPoolExecutor(max_workers=min(32, len(probes))) as pool:
             waits = [pool.submit(_wait_steady, prefix, target, label, deadline)
                      for prefix, target, label in probes]
             failures = [f for f in (w.result() for w in waits) if f]
@@ -483,8 +501,7 @@ class Cluster:
         self.external_processes.clear()
 
         for kubelet in self.kubelets.values():
-            for pod in list(kubelet.pods.values()):
-                attempt(f"pod {pod.spec.key}", partial(kubelet.kill_pod, pod))
+            attempt(f"pods of {kubelet.node.name}", kubelet.remove_all)
         for name in reversed(self._joined):
             lease = self.leases.get(name)
             attempt(f"node {name}", partial(self.backend.leave, self.nodes[name], lease))

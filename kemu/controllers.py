@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,11 +68,14 @@ class Controllers:
             if current == self.endpoints:
                 return False
             cidr = str(self.cluster.scenario.cluster.pod_cidr)
-            for name, proxy in self.proxies.items():
-                proxy.sync(kube_proxy.render(name, cidr, self.services, current))
-            for name, agent in self.policy_agents.items():
-                agent.sync(network_policy.render(name, self.policies, statuses,
-                                                 self.namespaces))
+
+            def sync_node(name: str) -> None:  # every node's kube-proxy and policy agent
+                self.proxies[name].sync(kube_proxy.render(name, cidr, self.services, current))
+                self.policy_agents[name].sync(network_policy.render(
+                    name, self.policies, statuses, self.namespaces))
+
+            with ThreadPoolExecutor(max_workers=min(8, len(self.proxies) or 1)) as pool:
+                list(pool.map(sync_node, self.proxies))
             if self.cluster.scenario.dns.enabled:
                 _write_json(self.records, dns.records(self.services, current, statuses,
                                                       self.cluster.scenario.dns.domain))

@@ -233,6 +233,33 @@ class Kubelet:
             _stop_process(proc, grace=0)
         pod.ready = False
 
+    def remove_all(self) -> None:
+        """The whole node is going away (as when a VM is deleted): stop every container at
+        once and drop the sandboxes in one batch. No CNI DEL — the node's namespace, with
+        every veth and bridge in it, goes next; single pods are removed with kill_pod."""
+        pods = list(self.pods.values())
+        procs = [proc for pod in pods for proc in pod.processes]
+        for proc in procs:
+            _signal(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 1.0
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal(proc, signal.SIGKILL)
+                proc.wait()
+            self.state.forget_process(proc.pid)
+        if pods:
+            subprocess.run(["ip", "-force", "-batch", "-"], capture_output=True,
+                           input="".join(f"netns delete {p.netns}\n" for p in pods), text=True)
+        for pod in pods:
+            self.state.forget_netns(pod.netns)
+            directory = NETNS_ETC / pod.netns
+            for path in (directory / "resolv.conf", directory):
+                if str(path) in self.state.data["paths"] and remove_path(path):
+                    self.state.forget_path(str(path))
+        self.pods.clear()
+
     def kill_pod(self, pod: Pod) -> None:
         """StopPodSandbox + RemovePodSandbox: containers, CNI DEL (even after a failed ADD),
         namespace. Tolerates whatever part is already gone."""
@@ -255,6 +282,13 @@ class Kubelet:
         self.pods.pop(pod.spec.key, None)
         if errors:
             raise errors[0]
+
+
+def _signal(proc: subprocess.Popen[Any], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
 
 
 def _stop_process(proc: subprocess.Popen[Any], grace: float = 1.0) -> None:
