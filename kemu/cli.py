@@ -56,7 +56,6 @@ def main() -> None:
 def run(scenario: str, out_dir: str | None, quiet: bool) -> None:
     """Build the cluster of SCENARIO, run its measurements, tear it all down."""
     from kemu.experiment import Interrupted, RunsFailed, run_experiment
-    from kemu.results import summary_rows
 
     runs = _load(scenario)
     spec = runs[0].scenario
@@ -80,18 +79,72 @@ def run(scenario: str, out_dir: str | None, quiet: bool) -> None:
         if (target / "results.json").exists():
             console.print(f"partial results: {target / 'results.json'}")
         sys.exit(EXIT_FAILED)
-    table = Table(title=f"{spec.name}: {spec.description}" if spec.description else spec.name)
-    columns = ("run", "measurement", "type", "from", "to", "result")
-    matrix = any(run.params for run in runs)
-    for column in columns[0 if matrix else 1:]:
-        table.add_column(column)
-    for row in summary_rows(data):
-        table.add_row(*(row if matrix else row[1:]))
-    out.print(table)
+    out.print(results_table(data))
     out.print(f"results: {target / 'results.json'}")
     if failed:
         console.print(f"[red]failed:[/red] {failed}", markup=True)
         sys.exit(EXIT_FAILED)
+
+
+def results_table(data: dict[str, Any]) -> Table:
+    from kemu.results import summary_rows
+
+    title = data["scenario"] + (f": {data['description']}" if data.get("description") else "")
+    table = Table(title=title)
+    matrix = any(run["params"] for run in data["runs"])
+    columns = ("run", "measurement", "type", "from", "to", "result")
+    for column in columns[0 if matrix else 1:]:
+        table.add_column(column)
+    for row in summary_rows(data):
+        table.add_row(*(row if matrix else row[1:]))
+    return table
+
+
+def _read_results(directory: str) -> dict[str, Any]:
+    path = Path(directory) / "results.json"
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        console.print(f"{path}: cannot read results: {e}")
+        sys.exit(EXIT_INVALID)
+    return data
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(file_okay=False, exists=True))
+def report(results_dir: str) -> None:
+    """Print the results table of a finished (or interrupted) run again."""
+    data = _read_results(results_dir)
+    out.print(results_table(data))
+    out.print(f"status: {data['status']}, {data['started_at']} → {data.get('finished_at')}")
+
+
+@main.command()
+@click.argument("before", type=click.Path(file_okay=False, exists=True))
+@click.argument("after", type=click.Path(file_okay=False, exists=True))
+def compare(before: str, after: str) -> None:
+    """Compare two results directories, measurement by measurement (AFTER relative to
+    BEFORE)."""
+    from kemu.results import headline
+
+    a, b = _read_results(before), _read_results(after)
+    table = Table(title=f"{before} → {after}")
+    for column in ("run", "measurement", "figure", "before", "after", "change"):
+        table.add_column(column)
+    runs_b = {json.dumps(r["params"], sort_keys=True): r for r in b["runs"]}
+    for run in a["runs"]:
+        key = json.dumps(run["params"], sort_keys=True)
+        other = {m["name"]: m for m in runs_b.get(key, {}).get("measurements", [])}
+        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in run["params"].items())
+        for m in run["measurements"]:
+            if m["name"] not in other:
+                continue
+            figure, x = headline(m)
+            _, y = headline(other[m["name"]])
+            change = f"{(y - x) / x * 100:+.1f} %" if x and y is not None else ""
+            table.add_row(label, m["name"], figure, f"{x:g}" if x is not None else "-",
+                          f"{y:g}" if y is not None else "-", change)
+    out.print(table)
 
 
 @main.command()
@@ -131,7 +184,8 @@ def doctor_command(as_json: bool) -> None:
 @click.option("--all", "include_live", is_flag=True,
               help="Also remove runs whose kemu process is still alive.")
 def clean(include_live: bool) -> None:
-    """Remove everything kemu runs left behind (namespaces, processes) — and nothing else."""
+    """Remove what kemu runs left behind (namespaces, processes, OVS bridges, files) — exactly
+    what they recorded, nothing else."""
     from kemu.state import clean as clean_runs
 
     removed = clean_runs(include_live=include_live)

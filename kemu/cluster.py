@@ -12,6 +12,7 @@ Build order (teardown is the reverse, and runs whatever part of the build happen
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -34,6 +35,7 @@ from kemu.cni import NetworkConfigList, find_cni_path
 from kemu.controllers import Controllers, write_ingress_config
 from kemu.errors import KemuError, NotReadyError
 from kemu.external import ExternalSpec
+from kemu.files import write_atomic
 from kemu.ipam import Lease, SubnetLeaseStore, underlay_addresses
 from kemu.kubelet import Kubelet, Pod
 from kemu.lb.controller import EdgeSwitch, LBController
@@ -152,8 +154,12 @@ class Cluster:
         names = [n.name for n in self.scenario.cluster.nodes]
         addresses = underlay_addresses(topo_spec.underlay_cidr, len(names))
         link: dict[str, Any] = {}
-        if topo_spec.link.bw_mbit:
-            link = {"cls": ShapedLink, "bw": topo_spec.link.bw_mbit}
+        if topo_spec.link.bw_mbit or topo_spec.link.delay_ms:  # delay: netem (preflight)
+            link = {"cls": ShapedLink}
+            if topo_spec.link.bw_mbit:
+                link["bw"] = topo_spec.link.bw_mbit
+            if topo_spec.link.delay_ms:
+                link["delay"] = f"{topo_spec.link.delay_ms}ms"
         topo_cls = lookup("kemu.topologies", topo_spec.name, "topology")
         topo = topo_cls(nodes=[(n, str(a)) for n, a in zip(names, addresses, strict=True)],
                         link=link)
@@ -259,9 +265,7 @@ class Cluster:
                                   "port": port.node_port} for name, node in self.nodes.items()],
                 })
         config = {"checker": {"ip": external.checker_ip}, "vips": entries}
-        tmp = self.state.dir / "lb.json.tmp"
-        tmp.write_text(json.dumps(config, indent=1))
-        tmp.replace(self.state.dir / "lb.json")
+        write_atomic(self.state.dir / "lb.json", json.dumps(config, indent=1))
 
     def _wait_lb_settled(self) -> None:
         """Ready: every backend has been checked and found as it should be (a node with no
@@ -320,9 +324,10 @@ class Cluster:
         rules = ["-N KEMU-NODE-DOWN", "-A KEMU-NODE-DOWN -i lo -j RETURN",
                  "-A KEMU-NODE-DOWN -o lo -j RETURN", "-A KEMU-NODE-DOWN -j DROP"]
         rules += [f"-I {chain} 1 -j KEMU-NODE-DOWN" for chain in ("INPUT", "OUTPUT", "FORWARD")]
-        self.nodes[name].run("iptables-restore", "--noflush",
-                             input="*filter\n" + "\n".join(rules) + "\nCOMMIT\n")
-        self.down_since[name] = time.monotonic()
+        with self._exclusive():
+            self.nodes[name].run("iptables-restore", "--wait", "--noflush",
+                                 input="*filter\n" + "\n".join(rules) + "\nCOMMIT\n")
+            self.down_since[name] = time.monotonic()
 
     def node_ready(self, name: str) -> bool:
         """The node lifecycle controller's view: a node that stopped answering is Ready
@@ -331,12 +336,12 @@ class Cluster:
         return since is None or time.monotonic() - since < self.scenario.cluster.node_grace_s
 
     def node_up(self, name: str) -> None:
-        node = self.nodes[name]
-        for chain in ("INPUT", "OUTPUT", "FORWARD"):
-            node.run("iptables", "-D", chain, "-j", "KEMU-NODE-DOWN")
-        node.run("iptables", "-F", "KEMU-NODE-DOWN")
-        node.run("iptables", "-X", "KEMU-NODE-DOWN")
-        self.down_since.pop(name, None)
+        rules = [f"-D {chain} -j KEMU-NODE-DOWN" for chain in ("INPUT", "OUTPUT", "FORWARD")]
+        rules += ["-F KEMU-NODE-DOWN", "-X KEMU-NODE-DOWN"]
+        with self._exclusive():
+            self.nodes[name].run("iptables-restore", "--wait", "--noflush",
+                                 input="*filter\n" + "\n".join(rules) + "\nCOMMIT\n")
+            self.down_since.pop(name, None)
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         """Ready means answering at steady-state latency: right after start, frames wait in
@@ -440,14 +445,19 @@ class Cluster:
     def crash_pod(self, key: str) -> None:
         """The pod's containers die (the sandbox stays): the controllers notice."""
         pod = self.pods[key]
-        self.kubelets[pod.node.name].crash_pod(pod)
+        with self._exclusive():
+            self.kubelets[pod.node.name].crash_pod(pod)
+
+    def _exclusive(self) -> Any:
+        """Changes from outside the control loop wait for a reconcile in progress."""
+        return self.controllers.lock if self.controllers else contextlib.nullcontext()
 
     def node_rules(self, node: str) -> str:
         """The node's iptables, as `iptables-save` prints them (kube-proxy's and policies')."""
         return self.nodes[node].run("iptables-save")
 
     def describe(self) -> dict[str, Any]:
-        """The cluster as built, for results.json and `kemu status`."""
+        """The cluster as built, for results.json."""
         return {
             "cni": self.backend.name,
             "kube_proxy_mode": self.proxy_mode or None,
@@ -512,7 +522,8 @@ class Cluster:
             net = self.net
             attempt("mininet", net.stop)
             for node in (*net.hosts, *net.switches, *net.controllers):
-                self.state.forget_process(node.pid)
+                if node.pid and not Path(f"/proc/{node.pid}").exists():
+                    self.state.forget_process(node.pid)  # else `kemu clean` still finds it
             self.net = None
         return errors
 

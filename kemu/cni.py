@@ -95,10 +95,6 @@ class NetworkConfigList:
             result = self._exec(node, "ADD", plugin, att, result)
         return result or {}
 
-    def check(self, node: K8sNode, att: Attachment, result: dict[str, Any]) -> None:
-        for plugin in self.conflist["plugins"]:
-            self._exec(node, "CHECK", plugin, att, result)
-
     def delete(self, node: K8sNode, att: Attachment, result: dict[str, Any] | None) -> None:
         """DEL in reverse order. Per the spec it must succeed when things are already gone,
         and it is run even after a failed ADD; every plugin is tried, the first error raised."""

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from kemu import dns, ingress, kube_proxy, network_policy
 from kemu.errors import KemuError
+from kemu.files import write_atomic
 from kemu.iptables import ChainSet
 from kemu.services import Endpoint, endpoints
 
@@ -47,15 +48,14 @@ class Controllers:
         self.ingress_dir = cluster.state.dir / "ingress"
         self.certs = cluster.ingress_certs
         self.endpoints: dict[tuple[str, str], list[Endpoint]] | None = None
-        self.syncs = 0  # how many times rules were re-applied (for tests and status)
         self.error: Exception | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self.lock = threading.RLock()  # one reconcile, or one outside change, at a time
 
     def reconcile(self) -> bool:
         """One step; True if anything was re-applied."""
-        with self._lock:
+        with self.lock:
             statuses = []
             for name, kubelet in self.cluster.kubelets.items():
                 kubelet.update_readiness()
@@ -77,14 +77,14 @@ class Controllers:
             with ThreadPoolExecutor(max_workers=min(8, len(self.proxies) or 1)) as pool:
                 list(pool.map(sync_node, self.proxies))
             if self.cluster.scenario.dns.enabled:
-                _write_json(self.records, dns.records(self.services, current, statuses,
-                                                      self.cluster.scenario.dns.domain))
+                write_atomic(self.records, json.dumps(dns.records(
+                    self.services, current, statuses, self.cluster.scenario.dns.domain),
+                    indent=1, sort_keys=True))
             if self.cluster.scenario.ingresses:  # the ingress controller reloads on change
-                _write_text(self.ingress_dir / "nginx.conf", ingress.render(
+                write_ingress_config(self.ingress_dir, ingress.render(
                     list(self.cluster.scenario.ingresses), self.services, current,
                     self.ingress_dir, self.certs))
             self.endpoints = current
-            self.syncs += 1
             return True
 
     def start(self) -> None:
@@ -97,7 +97,7 @@ class Controllers:
         while not self._stop.wait(INTERVAL_S):
             try:
                 self.reconcile()
-            except (KemuError, OSError) as e:  # reported by check(); the loop keeps going
+            except Exception as e:  # noqa: BLE001 — reported by check(); the loop goes on
                 self.error = e
 
     def check(self) -> None:
@@ -122,16 +122,4 @@ class Controllers:
 
 
 def write_ingress_config(directory: Path, text: str) -> None:
-    _write_text(directory / "nginx.conf", text)
-
-
-def _write_json(path: Path, data: object) -> None:
-    _write_text(path, json.dumps(data, indent=1, sort_keys=True))
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Atomically, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(directory / "nginx.conf", text)

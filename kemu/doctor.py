@@ -14,7 +14,7 @@ from pathlib import Path
 
 from kemu.cni import CNI_PATHS
 
-CNI_PLUGINS_NEEDED = ("bridge", "host-local", "loopback", "ptp", "portmap")
+CNI_PLUGINS_NEEDED = ("bridge", "host-local", "loopback", "ptp")
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,11 @@ def check() -> list[Capability]:
             "flannel-vxlan cannot run"),
         Capability("tun", _in_scratch_netns("ip tuntap add tun0 mode tun"), "TUN devices",
                    "flannel-udp cannot run"),
+        Capability("br_netfilter", _in_scratch_netns(
+            "test -e /proc/sys/net/bridge/bridge-nf-call-iptables"),
+            "iptables sees bridged traffic inside a namespace (as on Kubernetes nodes)",
+            "same-node Service replies and NetworkPolicy between pods on one bridge fail "
+            "(load it: modprobe br_netfilter)"),
         Capability("tbf", _in_scratch_netns(
             "tc qdisc add dev lo root tbf rate 1mbit burst 10k latency 10ms"),
             "token-bucket rate limiting (link bandwidth)", "link bandwidth is not limited"),

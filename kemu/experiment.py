@@ -10,6 +10,7 @@ next one still runs.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import signal
 from collections.abc import Callable, Iterator
 from functools import partial
@@ -43,6 +44,10 @@ def preflight(scenario: Scenario, caps: list[doctor.Capability]) -> None:
         if scenario.cluster.cni_plugin == plugin and not have[feature].ok:
             problems.append(f"cluster.cni.plugin: {plugin} needs {feature}: "
                             f"{have[feature].detail}")
+    if scenario.external and not have["ovs"].ok:
+        problems.append(f"external: the edge switch needs Open vSwitch: {have['ovs'].detail}")
+    if scenario.ingresses and not (shutil.which("nginx") and shutil.which("openssl")):
+        problems.append("Ingress objects need nginx and openssl (Debian nginx-light, openssl)")
     if problems:
         raise CapabilityError("this machine cannot run the scenario:\n  " + "\n  ".join(problems))
 
@@ -122,6 +127,8 @@ def _run_one(run: Run, results: Results, log: Log, rules_dir: Path) -> None:
             log(f"measuring {spec.name} ({spec.type}, {spec.source} → {spec.target})")
             measurement = results.begin(entry, spec)
             run_measurement(cluster, spec, partial(results.add_sample, measurement))
+            if cluster.controllers:
+                cluster.controllers.check()  # a reconcile that failed in the background
         results.finish_run(entry, "completed")
     except KeyboardInterrupt:
         results.finish_run(entry, "interrupted")
@@ -134,7 +141,8 @@ def _run_one(run: Run, results: Results, log: Log, rules_dir: Path) -> None:
     finally:
         with _signals_held():
             log("tearing down")
-            errors = cluster.stop() if cluster else []
-            state.remove()
-            for error in errors:
-                log(f"teardown: {error}")
+            try:
+                for error in cluster.stop() if cluster else []:
+                    log(f"teardown: {error}")
+            finally:
+                state.remove()  # whatever stop() managed, the records take the rest

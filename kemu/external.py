@@ -37,7 +37,7 @@ HEALTH_KEYS = {"interval": "interval", "timeout": "timeout",
 
 
 @dataclass(frozen=True)
-class ExternalHost:
+class ExternalHostSpec:
     name: str
     argv: tuple[str, ...] = ()  # what runs on it (an image's command, or `command`)
     port: int = 0
@@ -61,7 +61,7 @@ class LoadBalancerSpec:
 @dataclass(frozen=True)
 class ExternalSpec:
     cidr: ipaddress.IPv4Network
-    hosts: tuple[ExternalHost, ...]
+    hosts: tuple[ExternalHostSpec, ...]
     load_balancer: LoadBalancerSpec
 
     def host_addresses(self) -> dict[str, str]:

@@ -51,12 +51,13 @@ class ChainSet:
         """Apply `text` if it differs from what is applied. True if anything changed."""
         if text == self.applied:
             return False
-        self.node.run("iptables-restore", "--noflush", input=with_stale_deleted(text,
-                                                                                 self.chains))
+        self.node.run("iptables-restore", "--wait", "--noflush",
+                      input=with_stale_deleted(text, self.chains))
         if not self.applied:
             for table, builtin, rule in self.jumps:
-                self.node.run("sh", "-c", f"iptables -t {table} -C {builtin} {rule} 2>/dev/null"
-                                          f" || iptables -t {table} -I {builtin} 1 {rule}")
+                self.node.run("sh", "-c", f"iptables -w -t {table} -C {builtin} {rule} "
+                                          f"2>/dev/null || iptables -w -t {table} -I {builtin} "
+                                          f"1 {rule}")
         self.applied = text
         self.chains = declared_chains(text)
         return True

@@ -40,6 +40,10 @@ JUMPS = {  # (table, builtin chain, rule) kube-proxy hooks into, applied once pe
     ("filter", "INPUT", "-m conntrack --ctstate NEW -m comment --comment "
                         "\"kubernetes externally-visible service portals\" "
                         "-j KUBE-EXTERNAL-SERVICES"),
+    # Traffic to an external or load-balancer IP is forwarded, not local: checked here too.
+    ("filter", "FORWARD", "-m conntrack --ctstate NEW -m comment --comment "
+                          "\"kubernetes externally-visible service portals\" "
+                          "-j KUBE-EXTERNAL-SERVICES"),
 }
 
 
@@ -152,12 +156,16 @@ def _balance(svc: Service, name: str, svc_chain: str, eps: list[Endpoint],
             rules.append(f"-A {svc_chain} -m comment --comment \"{name} -> {ep.ip}:{ep.port}\" "
                          f"-m recent --name {sep} --mask 255.255.255.255 --rsource --rcheck "
                          f"--seconds {svc.affinity_timeout_s} --reap -j {sep}")
-    n = len(eps)
-    for i, (ep, sep) in enumerate(zip(eps, seps, strict=True)):
-        # Endpoint i is taken with probability 1/(n-i) of what is left: uniform over all n.
+    return rules + _spread(svc_chain, name, list(zip(eps, seps, strict=True)))
+
+
+def _spread(chain_name: str, name: str, targets: list[tuple[Endpoint, str]]) -> list[str]:
+    """Uniform random choice: endpoint i is taken with probability 1/(n-i) of what is left."""
+    rules, n = [], len(targets)
+    for i, (ep, sep) in enumerate(targets):
         pick = "" if i == n - 1 else \
             f"-m statistic --mode random --probability {1 / (n - i):.11f} "
-        rules.append(f"-A {svc_chain} -m comment --comment \"{name} -> {ep.ip}:{ep.port}\" "
+        rules.append(f"-A {chain_name} -m comment --comment \"{name} -> {ep.ip}:{ep.port}\" "
                      f"{pick}-j {sep}")
     return rules
 
@@ -188,14 +196,9 @@ def _local_policy(svc: Service, name: str, proto: str, svc_chain: str, ext_chain
         f"destinations\" -m addrtype --src-type LOCAL -j {svc_chain}",
         f"-A {ext_chain} -j {svl}",
     ]
+    # No local endpoint: the packet stays undirected, and the filter table drops it.
     local = [(ep, sep) for ep, sep in zip(eps, seps, strict=True) if ep.node == node]
-    n = len(local)  # none: the packet stays undirected and the filter table drops it
-    for i, (ep, sep) in enumerate(local):
-        pick = "" if i == n - 1 else \
-            f"-m statistic --mode random --probability {1 / (n - i):.11f} "
-        rules.append(f"-A {svl} -m comment --comment \"{name} -> {ep.ip}:{ep.port}\" "
-                     f"{pick}-j {sep}")
-    return rules
+    return rules + _spread(svl, name, local)
 
 
 def _table(name: str, chains: list[str], rules: list[str]) -> str:

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ class Pod:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     ready: bool = False
     started_at: float = 0.0
-    probe_state: dict[str, list[float]] = field(default_factory=dict)  # container → [next, ok, bad]
+    # container → [next probe time, successes in a row, failures in a row, ready (0/1)]
+    probe_state: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def running(self) -> bool:
@@ -172,30 +174,30 @@ class Kubelet:
         every readiness probe holds (per its period and thresholds). Without a probe, a
         running container is ready."""
         now = time.monotonic()
+        due: list[tuple[Pod, Probe, list[float]]] = []
         for pod in list(self.pods.values()):
-            if not pod.running:
-                pod.ready = False
-                continue
-            ready = True
             for container in pod.spec.containers:
                 probe = container.readiness
-                if probe is None:
+                if probe is None or not pod.running:
                     continue
                 state = pod.probe_state.setdefault(
                     container.name, [pod.started_at + probe.initial_delay_s, 0, 0, 0])
-                next_at, ok, bad, was_ready = state
-                if now >= next_at:
+                if now >= state[0]:
                     state[0] = now + probe.period_s
-                    if self._probe(pod, probe):
-                        state[1], state[2] = ok + 1, 0
-                    else:
-                        state[1], state[2] = 0, bad + 1
-                    if state[1] >= probe.success_threshold:
-                        state[3] = 1
-                    elif state[2] >= probe.failure_threshold:
-                        state[3] = 0
-                ready = ready and bool(state[3])
-            pod.ready = ready
+                    due.append((pod, probe, state))
+        if due:  # all at once: one slow probe must not hold up every other pod's
+            with ThreadPoolExecutor(max_workers=min(16, len(due))) as pool:
+                results = list(pool.map(lambda d: self._probe(d[0], d[1]), due))
+            for (_, probe, state), ok in zip(due, results, strict=True):
+                state[1], state[2] = (state[1] + 1, 0) if ok else (0, state[2] + 1)
+                if state[1] >= probe.success_threshold:
+                    state[3] = 1
+                elif state[2] >= probe.failure_threshold:
+                    state[3] = 0
+        for pod in self.pods.values():
+            pod.ready = pod.running and all(
+                pod.probe_state.get(c.name, [0, 0, 0, 0])[3] for c in pod.spec.containers
+                if c.readiness)
 
     def _probe(self, pod: Pod, probe: Probe) -> bool:
         if probe.kind == "exec":
@@ -248,12 +250,13 @@ class Kubelet:
             except subprocess.TimeoutExpired:
                 _signal(proc, signal.SIGKILL)
                 proc.wait()
-            self.state.forget_process(proc.pid)
+            self.state.forget_process(proc.pid)  # reaped: it is gone
         if pods:
             subprocess.run(["ip", "-force", "-batch", "-"], capture_output=True,
                            input="".join(f"netns delete {p.netns}\n" for p in pods), text=True)
         for pod in pods:
-            self.state.forget_netns(pod.netns)
+            if not Path(pod.netns_path).exists():
+                self.state.forget_netns(pod.netns)  # else `kemu clean` still finds it
             directory = NETNS_ETC / pod.netns
             for path in (directory / "resolv.conf", directory):
                 if str(path) in self.state.data["paths"] and remove_path(path):
@@ -274,7 +277,8 @@ class Kubelet:
             except KemuError as e:
                 errors.append(e)
         delete_netns(pod.netns)
-        self.state.forget_netns(pod.netns)
+        if not Path(pod.netns_path).exists():
+            self.state.forget_netns(pod.netns)
         directory = NETNS_ETC / pod.netns
         for path in (directory / "resolv.conf", directory):
             if str(path) in self.state.data["paths"] and remove_path(path):

@@ -61,7 +61,7 @@ SUPPORTED_KINDS = ("v1/Pod", "apps/v1/Deployment", "v1/Service", "v1/Namespace",
                    "networking.k8s.io/v1/NetworkPolicy", "networking.k8s.io/v1/Ingress",
                    "extensions/v1beta1/Ingress", "networking.k8s.io/v1beta1/Ingress")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
-NODE_PORT_RANGE = (30000, 32767)
+NODE_PORT_RANGE = (30000, 32767)  # kube-apiserver's --service-node-port-range default
 
 
 @dataclass

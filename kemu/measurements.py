@@ -14,6 +14,7 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -233,15 +234,19 @@ def _run_failover(cluster: Cluster, source: list[str], target: Any,
     probe = subprocess.Popen([*source, *probe_command(
         "http", url, count, "--interval", str(params["interval"]), "--timeout",
         str(params["timeout"]))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    down = False
     try:
         time.sleep(params["at"])
         failed_at = time.time()
         cluster.node_down(params["fail"])
+        down = True
         out, err = probe.communicate(timeout=params["duration"] + params["timeout"] + 30)
     finally:
         if probe.poll() is None:
             probe.kill()
-        cluster.node_up(params["fail"])
+            probe.wait()
+        if down:
+            cluster.node_up(params["fail"])
     if probe.returncode != 0:
         raise KemuError(f"failover probe failed: {err.strip()[-300:]}")
     sample = parse_probe(out)
@@ -285,6 +290,9 @@ def _run_iperf3(source: list[str], target: list[str], target_ip: str,
             if not line:
                 raise KemuError(f"iperf3 server did not start: {banner.strip()}")
             banner += line
+        # Keep reading: with --forceflush it reports every second, and a full pipe would
+        # stall it mid-test.
+        threading.Thread(target=server.stdout.read, daemon=True).start()
         proc = subprocess.run([*source, *iperf3_client_command(target_ip, params)],
                               capture_output=True, text=True,
                               timeout=params["duration"] + 30)

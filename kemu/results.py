@@ -1,14 +1,17 @@
 """results.json: the full record of a run, rewritten (atomically) after every sample, so a run
-that fails or is interrupted still leaves everything it measured on disk."""
+that fails or is interrupted still leaves everything it measured on disk; and results.csv, the
+same samples as a tidy table (one observation per row, pandas-ready), appended as they come."""
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 from kemu import __version__
+from kemu.files import write_atomic
 from kemu.measurements import SUMMARIZERS
 from kemu.scenario import MeasurementSpec, Scenario
 
@@ -18,7 +21,10 @@ SCHEMA = "kemu.results/v1"
 class Results:
     def __init__(self, out_dir: Path, first: Scenario, capabilities: dict[str, Any]):
         self.path = out_dir / "results.json"
+        self.csv_path = out_dir / "results.csv"
         out_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.csv_path, "w", newline="") as f:
+            csv.writer(f).writerow(CSV_COLUMNS)
         self.data: dict[str, Any] = {
             "schema": SCHEMA,
             "scenario": first.name,
@@ -34,9 +40,7 @@ class Results:
         self.save()
 
     def save(self) -> None:
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(self.data, indent=2) + "\n")
-        tmp.replace(self.path)
+        write_atomic(self.path, json.dumps(self.data, indent=2) + "\n")
 
     def begin_run(self, params: dict[str, Any]) -> dict[str, Any]:
         run: dict[str, Any] = {"params": params, "status": "running", "cluster": None,
@@ -62,6 +66,10 @@ class Results:
         entry["samples"].append(sample)
         entry["summary"] = SUMMARIZERS[entry["type"]](entry["samples"])
         self.save()
+        number, run = next((i, r) for i, r in enumerate(self.data["runs"], start=1)
+                           if any(m is entry for m in r["measurements"]))
+        with open(self.csv_path, "a", newline="") as f:
+            csv.writer(f).writerows(csv_rows(number, run["params"], entry, sample))
 
     def finish_run(self, run: dict[str, Any], status: str, error: str = "") -> None:
         run["status"] = status
@@ -75,6 +83,33 @@ class Results:
         if error:
             self.data["error"] = error
         self.save()
+
+
+CSV_COLUMNS = ("run", "params", "measurement", "type", "from", "to", "repeat", "index",
+               "time", "metric", "value", "label")
+
+
+def csv_rows(run: int, params: dict[str, Any], entry: dict[str, Any],
+             sample: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """One row per observation: each RTT of a ping, each repeat of iperf3 (and each of its
+    one-second intervals), each request of http/dns/failover."""
+    head = (run, json.dumps(params, sort_keys=True), entry["name"], entry["type"],
+            entry["from"], entry["to"], sample.get("repeat", 0))
+    t = sample.get("started_at", "")
+    rows: list[tuple[Any, ...]] = []
+    if entry["type"] == "ping":
+        rows += [(*head, i, t, "rtt_ms", v, "") for i, v in enumerate(sample["rtts_ms"])]
+        rows.append((*head, 0, t, "lost", sample["sent"] - sample["received"], ""))
+    elif entry["type"] == "iperf3":
+        rows += [(*head, 0, t, k, sample[k], "") for k in
+                 ("throughput_mbps", "retransmits", "jitter_ms", "lost_pct") if k in sample]
+        rows += [(*head, i, t, "interval_mbps", v, "")
+                 for i, v in enumerate(sample.get("intervals_mbps", []))]
+    else:
+        for i, r in enumerate(sample.get("requests", [])):
+            label = r.get("error") or r.get("pod") or " ".join(r.get("addresses", []))
+            rows.append((*head, i, r.get("t", t), "latency_ms", r["latency_ms"], label))
+    return rows
 
 
 def _now() -> str:
@@ -91,6 +126,14 @@ def summary_rows(data: dict[str, Any]) -> list[tuple[str, str, str, str, str, st
         if run["status"] == "failed":
             rows.append((label, "", "", "", "", f"failed: {run.get('error', '')[:120]}"))
     return rows
+
+
+def headline(m: dict[str, Any]) -> tuple[str, float | None]:
+    """The one figure that sums a measurement up, for comparisons."""
+    s = m["summary"]
+    key = {"ping": "rtt_avg_ms", "iperf3": "throughput_mbps", "http": "latency_p50_ms",
+           "dns": "latency_p50_ms", "failover": "failover_s"}[m["type"]]
+    return key, s.get(key)
 
 
 def _describe(m: dict[str, Any]) -> str:

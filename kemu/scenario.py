@@ -12,7 +12,7 @@ import copy
 import ipaddress
 import itertools
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from kemu import ingress
 from kemu.errors import KemuError, Problem, ScenarioError
 from kemu.external import (
     DEFAULT_CIDR,
     HEALTH_KEYS,
-    ExternalHost,
+    ExternalHostSpec,
     ExternalSpec,
     LoadBalancerSpec,
     allocate_vips,
@@ -155,7 +156,6 @@ class Scenario:
     ingresses: tuple[Ingress, ...] = ()
     secrets: tuple[Secret, ...] = ()
     warnings: tuple[Problem, ...] = ()
-    raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -352,7 +352,7 @@ class _Semantics:
                         services=tuple(services), policies=tuple(self.policies),
                         namespaces=tuple(namespaces), dns=dns, external=external,
                         ingresses=tuple(self.ingresses), secrets=tuple(self.secrets),
-                        warnings=tuple(self.warnings), raw=self.doc)
+                        warnings=tuple(self.warnings))
 
     def _external(self, doc: dict[str, Any] | None, cluster: ClusterSpec | None,
                   topology: TopologySpec | None) -> ExternalSpec | None:
@@ -378,7 +378,7 @@ class _Semantics:
             if image:
                 ports = (ContainerPort(port),) if port else ()
                 argv = tuple(container_argv(Container("main", image, ports=ports)))
-            hosts.append(ExternalHost(host["name"], argv, port))
+            hosts.append(ExternalHostSpec(host["name"], argv, port))
         lb_doc = doc.get("loadBalancer") or {}
         pool = self._cidr("external.loadBalancer.pool", lb_doc["pool"]) if "pool" in lb_doc \
             else None
@@ -700,12 +700,12 @@ DNS_SERVICE = Service(
 
 # The ingress controller add-on, as ingress-nginx deploys it.
 INGRESS_POD = PodSpec(
-    name="ingress-nginx-controller-0", namespace="ingress-nginx",
+    name=f"{ingress.CONTROLLER_NAME}-0", namespace=ingress.CONTROLLER_NAMESPACE,
     labels={"app.kubernetes.io/name": "ingress-nginx"},
     containers=(Container(name="controller", image="kemu/ingress-nginx", ports=(
         ContainerPort(80, "http"), ContainerPort(443, "https"))),),
     owner="kemu/ingress-addon")
 INGRESS_SERVICE = Service(
-    name="ingress-nginx-controller", namespace="ingress-nginx", type="NodePort",
+    name=ingress.CONTROLLER_NAME, namespace=ingress.CONTROLLER_NAMESPACE, type="NodePort",
     ports=(ServicePort(80, "http", "TCP", "http"), ServicePort(443, "https", "TCP", "https")),
     selector={"app.kubernetes.io/name": "ingress-nginx"})

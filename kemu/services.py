@@ -6,9 +6,10 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, replace
 
+from kemu.manifests import NODE_PORT_RANGE as NODE_PORTS
 from kemu.objects import PodSpec, Service, ServicePort, matches
 
-NODE_PORT_RANGE = range(30000, 32768)
+NODE_PORT_RANGE = range(NODE_PORTS[0], NODE_PORTS[1] + 1)
 API_SERVER_OFFSET = 1  # .1 is the API server's service (kemu has none, but keeps it free)
 DNS_OFFSET = 10  # where kubeadm puts the cluster DNS
 

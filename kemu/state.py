@@ -51,7 +51,7 @@ class RunState:
         run_dir = RUN_ROOT / run_id
         run_dir.mkdir(parents=True, mode=0o755)
         header = {"run_id": run_id, "scenario": scenario, "owner_pid": os.getpid(),
-                  "created": time.time()}
+                  "owner_start": process_start_time(os.getpid()), "created": time.time()}
         (run_dir / "state.json").write_text(json.dumps(header, indent=1))
         return cls(run_id, run_dir, {**header, **{kind: [] for kind in cls.KINDS}})
 
@@ -106,8 +106,12 @@ class RunState:
         self._record("del", "processes", {"pid": pid})
 
     def owner_alive(self) -> bool:
+        """Is the kemu process that made this run still running (the same process, not a
+        later one that got its pid)?"""
         pid = self.data.get("owner_pid")
-        return bool(pid) and pid != os.getpid() and Path(f"/proc/{pid}").exists()
+        if not isinstance(pid, int) or pid == os.getpid():
+            return False
+        return process_start_time(pid) == self.data.get("owner_start")
 
     def remove(self) -> list[str]:
         """Remove everything recorded: processes, namespaces, then the run directory.
@@ -119,7 +123,7 @@ class RunState:
         for name in reversed(self.data["netns"]):
             if delete_netns(name):
                 removed.append(f"netns {name}")
-        for bridge in self.data.get("ovs_bridges", []):
+        for bridge in self.data.get("ovs_bridges", []) if shutil.which("ovs-vsctl") else []:
             if subprocess.run(["ovs-vsctl", "--timeout=5", "br-exists", bridge],
                               capture_output=True).returncode == 0:
                 subprocess.run(["ovs-vsctl", "--timeout=5", "del-br", bridge],

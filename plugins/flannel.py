@@ -9,6 +9,13 @@ from kemu.ipam import Lease
 from kemu.node import K8sNode
 
 
+def check_port(options: dict[str, Any], default: int) -> list[str]:
+    port = options.get("port", default)
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        return [f"port must be 1..65535, got {port!r}"]
+    return []
+
+
 def bridge_conflist(backend: Backend, node: K8sNode, lease: Lease) -> dict[str, Any]:
     """What flannel's CNI plugin delegates to, for every flannel backend: the `bridge` plugin
     on cni0 with host-local IPAM over the node's lease and a route to the whole pod network."""

@@ -26,7 +26,7 @@ from kemu.daemon import Daemon
 from kemu.errors import KemuError
 from kemu.ipam import Lease
 from kemu.node import K8sNode
-from kemu_plugins.flannel import bridge_conflist
+from kemu_plugins.flannel import bridge_conflist, check_port
 
 UDP_OVERHEAD = 28  # outer IP 20 + UDP 8; the inner packet travels as the bare payload
 PROXY = "kemu-flannel-udp-proxy"
@@ -58,10 +58,7 @@ class FlannelUDP(Backend):
     def check_options(cls, options: dict[str, Any], nodes: tuple[str, ...] = ()) -> list[str]:
         problems = [f"unknown option {key!r} (flannel-udp takes: {', '.join(cls.OPTIONS)})"
                     for key in options if key not in cls.OPTIONS]
-        port = options.get("port", 8285)
-        if not isinstance(port, int) or not 0 < port < 65536:
-            problems.append(f"port must be 1..65535, got {port!r}")
-        return problems
+        return problems + check_port(options, cls.OPTIONS["port"])
 
     @property
     def port(self) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 from kemu.backend import Backend
 from kemu.ipam import Lease
 from kemu.node import UNDERLAY_INTF, K8sNode
-from kemu_plugins.flannel import bridge_conflist
+from kemu_plugins.flannel import bridge_conflist, check_port
 
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8
 
@@ -46,10 +46,7 @@ class FlannelVXLAN(Backend):
         vni = options.get("vni", 1)
         if not isinstance(vni, int) or not 0 < vni < 2**24:
             problems.append(f"vni must be 1..16777215, got {vni!r}")
-        port = options.get("port", 8472)
-        if not isinstance(port, int) or not 0 < port < 65536:
-            problems.append(f"port must be 1..65535, got {port!r}")
-        return problems
+        return problems + check_port(options, cls.OPTIONS["port"])
 
     @property
     def vni(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kemu.backend import Backend
+from kemu.backend import Backend, PodNetwork
 from kemu.ipam import Lease
 from kemu.node import UNDERLAY_INTF, K8sNode
 from kemu_plugins.flannel import bridge_conflist
@@ -19,19 +19,26 @@ class FlannelHostGW(Backend):
     name = "host-gw"
     description = "flannel host-gw: direct routes via each node's underlay IP, cni0 bridge"
 
+    def __init__(self, network: PodNetwork, options: dict[str, Any]):
+        super().__init__(network, options)
+        self.routes: dict[str, dict[str, Lease]] = {}  # node → peer → lease routed to
+
     def join(self, node: K8sNode, lease: Lease) -> None:
-        pass  # nothing of its own: the node's routing table is the data plane
+        self.routes[node.name] = {}  # no device of its own: the routing table is the data plane
 
     def add_peers(self, node: K8sNode, peers: list[Lease]) -> None:
         node.ip_batch([f"route replace {p.subnet} via {p.public_ip} dev {UNDERLAY_INTF}"
                        for p in peers])
+        self.routes.setdefault(node.name, {}).update({p.node: p for p in peers})
 
     def remove_peers(self, node: K8sNode, peers: list[Lease]) -> None:
         node.ip_batch([f"route del {p.subnet} via {p.public_ip} dev {UNDERLAY_INTF}"
                        for p in peers], force=True)
+        for p in peers:
+            self.routes.get(node.name, {}).pop(p.node, None)
 
     def leave(self, node: K8sNode, lease: Lease) -> None:
-        node.run("ip", "route", "flush", "dev", UNDERLAY_INTF, "proto", "boot", check=False)
+        self.remove_peers(node, list(self.routes.pop(node.name, {}).values()))
 
     def cni_config(self, node: K8sNode, lease: Lease) -> dict[str, Any]:
         return bridge_conflist(self, node, lease)

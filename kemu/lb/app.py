@@ -21,7 +21,7 @@ for the VIP), and on failover announces the new leader with a gratuitous ARP.
 Health checks are made inline, as hardware load balancers do: the app sends a TCP SYN from the
 checker's address to each backend's node port and reads the SYN-ACK (healthy) or RST / silence
 (unhealthy) back from the switch; thresholds turn results into health. State (VIPs, backends,
-health, per-bucket packet counters) is served as JSON over HTTP on the state port.
+health, checks made, events) is served as JSON over HTTP on the state port.
 
 The same module runs under upstream Ryu (`ryu-manager kemu.lb.app`) where that works: only
 the import names differ.
@@ -99,14 +99,10 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
         self._flow(PRIO_NORMAL, parser.OFPMatch(), [parser.OFPActionOutput(ofp.OFPP_NORMAL)])
         self._apply(force=True)
 
-    def _flow(self, priority: int, match: Any, actions: list[Any], delete: bool = False) -> None:
+    def _flow(self, priority: int, match: Any, actions: list[Any]) -> None:
+        """Add or replace one flow (same priority and match: OpenFlow replaces it)."""
         dp = self.datapath
         parser, ofp = dp.ofproto_parser, dp.ofproto
-        if delete:
-            dp.send_msg(parser.OFPFlowMod(dp, command=ofp.OFPFC_DELETE_STRICT, priority=priority,
-                                          match=match, out_port=ofp.OFPP_ANY,
-                                          out_group=ofp.OFPG_ANY))
-            return
         inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)]
         dp.send_msg(parser.OFPFlowMod(dp, priority=priority, match=match, instructions=inst))
 

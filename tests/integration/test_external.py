@@ -107,6 +107,7 @@ def test_public_vip_works_and_never_reaches_the_hosts_own_interfaces(cluster):
     captures = [Capture([], i, "host 39.2.2.2 or net 192.168.100.0/24 or net 172.18.0.0/16 "
                                "or net 10.244.0.0/16 or net 10.96.0.0/12")
                 for i in host_interfaces if _capturable(i)]
+    assert captures, f"no interface of the host's own to watch among {host_interfaces}"
     records = requests(cluster, cluster.externals["client"], "http://39.2.2.2/", 10)
     assert {r.get("pod") for r in records} <= {"web-0", "web-1", "web-2"} and \
         not [r for r in records if "error" in r]

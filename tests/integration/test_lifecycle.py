@@ -3,9 +3,11 @@ normal run, after Ctrl-C, and (with `kemu clean`) after SIGKILL."""
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -36,6 +38,11 @@ def assert_nothing_left(before_links, run_id):
     assert run_id not in run_dirs()
     assert mininet_shells() == []
     assert root_links() == before_links
+    netns_etc = Path("/etc/netns")
+    assert not (netns_etc.exists() and [p for p in netns_etc.iterdir() if run_id in p.name])
+    bridges = subprocess.run(["ovs-vsctl", "--timeout=5", "list-br"], capture_output=True,
+                             text=True).stdout.split() if shutil.which("ovs-vsctl") else []
+    assert f"e{run_id}" not in bridges
 
 
 def start(path, out):
@@ -82,6 +89,9 @@ def test_run_writes_results_and_leaves_nothing(tmp_path):
     assert len(ping["samples"][0]["rtts_ms"]) == 3
     assert tput["summary"]["throughput_mbps"] > 100 and "retransmits" in tput["summary"]
     assert "quick" in proc.stdout and "Mbit/s" in proc.stdout  # the summary table
+    rows = (tmp_path / "out" / "results.csv").read_text().splitlines()
+    assert rows[0].startswith("run,params,measurement")
+    assert sum(",rtt_ms," in r for r in rows) == 3 and any(",throughput_mbps," in r for r in rows)
     assert_nothing_left(before, run_id)
 
 

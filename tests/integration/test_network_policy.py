@@ -36,6 +36,10 @@ WORKLOADS = [
     labelled("ops", "node1", {"app": "ops"}, namespace="tools"),
     labelled("locked", "node3", {"app": "locked"}),
     labelled("quiet", "node2", {"app": "quiet"}, namespace="tools"),
+    labelled("guarded", "node3", {"app": "guarded"}),  # beside intruder, on one bridge
+    policy("guarded-from-api", {
+        "podSelector": {"matchLabels": {"app": "guarded"}},
+        "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "api"}}}]}]}),
     {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
      "spec": {"selector": {"app": "db"}, "ports": [{"port": 80, "targetPort": 8080}]}},
     policy("db-from-api-and-ops", {
@@ -117,8 +121,11 @@ def test_unselected_pods_are_open(cluster):
 
 
 def test_same_node_traffic_is_policed_too(cluster):
-    # ops (tools) and api share node1; quiet's deny-all holds on node2 — and for a bridged
-    # same-node pair: intruder and locked share node3, locked has no ingress policy.
-    assert reaches(cluster, "intruder", f"http://{ip(cluster, 'locked')}:8080/")
+    """intruder and guarded share node3 (one bridge in the flannel backends): the policy
+    still stops intruder, and still lets api in from another node."""
+    assert cluster.pods["default/intruder"].node is cluster.pods["default/guarded"].node
+    assert not reaches(cluster, "intruder", f"http://{ip(cluster, 'guarded')}:8080/")
+    assert reaches(cluster, "api", f"http://{ip(cluster, 'guarded')}:8080/")
+    assert reaches(cluster, "intruder", f"http://{ip(cluster, 'locked')}:8080/")  # unselected
     result = in_pod(cluster, "api", "iptables", "-S")  # pods have no rules of their own
     assert "KEMU" not in result.stdout
