@@ -29,7 +29,7 @@ from typing import Any
 
 from mininet.link import Link, TCULink
 
-from kemu import doctor, ingress
+from kemu import doctor, ingress, linkemu
 from kemu.backend import Backend, PodNetwork, get_backend
 from kemu.cni import NetworkConfigList, find_cni_path
 from kemu.controllers import Controllers, write_ingress_config
@@ -78,6 +78,8 @@ class Cluster:
         self.externals: dict[str, ExternalHost] = {}
         self.down_since: dict[str, float] = {}  # node → when it stopped answering
         self.ingress_certs: dict[str, tuple[Path, Path]] = {}
+        self.link_method = ""
+        self.delay_lines: list[linkemu.DelayLine] = []
         self.external_processes: list[subprocess.Popen[bytes]] = []
         self.proxy_mode = ""
 
@@ -154,12 +156,12 @@ class Cluster:
         names = [n.name for n in self.scenario.cluster.nodes]
         addresses = underlay_addresses(topo_spec.underlay_cidr, len(names))
         link: dict[str, Any] = {}
-        if topo_spec.link.bw_mbit or topo_spec.link.delay_ms:  # delay: netem (preflight)
-            link = {"cls": ShapedLink}
-            if topo_spec.link.bw_mbit:
-                link["bw"] = topo_spec.link.bw_mbit
-            if topo_spec.link.delay_ms:
-                link["delay"] = f"{topo_spec.link.delay_ms}ms"
+        self.link_method = linkemu.method(topo_spec.link, doctor.netem_available())
+        netem = linkemu.netem_params(topo_spec.link) if self.link_method == "netem" else {}
+        if topo_spec.link.bw_mbit or netem:
+            # Rate on both ends of a node's link; netem where the node sends (params1).
+            rate = {"bw": topo_spec.link.bw_mbit} if topo_spec.link.bw_mbit else {}
+            link = {"cls": ShapedLink, "params1": {**rate, **netem}, "params2": rate}
         topo_cls = lookup("kemu.topologies", topo_spec.name, "topology")
         topo = topo_cls(nodes=[(n, str(a)) for n, a in zip(names, addresses, strict=True)],
                         link=link)
@@ -185,6 +187,14 @@ class Cluster:
         if external:  # no VIP yet: the cloud creates load balancers once Services exist
             self._write_lb_config(vips=False)
         self.net.start()
+        if self.link_method == "delay-line":
+            self.log(f"link delay/jitter/loss: no sch_netem here, using kemu's delay line "
+                     f"({linkemu.CEILING})")
+            for node in self.nodes.values():
+                line = linkemu.DelayLine(node, topo_spec.link, self.state,
+                                         self.state.dir / "delay-line")
+                self.delay_lines.append(line)
+                line.start()
         if external:
             self._route_edge(external)
 
@@ -303,6 +313,15 @@ class Cluster:
                 return
             time.sleep(0.1)
 
+    def _link_emulation(self) -> dict[str, Any]:
+        """How the scenario's link parameters are realised (results.json says it)."""
+        link = self.scenario.topology.link
+        out: dict[str, Any] = {"rate": "tbf" if link.bw_mbit else None,
+                               "delay_jitter_loss": self.link_method or None}
+        if self.link_method == "delay-line":
+            out["ceiling"] = linkemu.CEILING
+        return out
+
     def load_balancer_state(self) -> dict[str, Any] | None:
         """The load-balancer app's own view (VIPs, backends, health, events)."""
         if not self.net or not self.net.controllers:
@@ -363,8 +382,10 @@ class Cluster:
         if not probes:
             return
         deadline = time.monotonic() + timeout
+        link = self.scenario.topology.link
+        steady_ms = READY_RTT_MS + 2 * (link.delay_ms + link.jitter_ms)  # the link's own share
         with ThreadPoolExecutor(max_workers=min(32, len(probes))) as pool:
-            waits = [pool.submit(_wait_steady, prefix, target, label, deadline)
+            waits = [pool.submit(_wait_steady, prefix, target, label, deadline, steady_ms)
                      for prefix, target, label in probes]
             failures = [f for f in (w.result() for w in waits) if f]
         if failures:
@@ -463,6 +484,7 @@ class Cluster:
             "kube_proxy_mode": self.proxy_mode or None,
             "mtu": self.backend.mtu,
             "encap_overhead": self.backend.encap_overhead,
+            "link_emulation": self._link_emulation(),
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "nodes": [{"name": lease.node, "underlay_ip": str(lease.public_ip),
                        "pod_subnet": str(lease.subnet), **_public(lease),
@@ -518,6 +540,9 @@ class Cluster:
             self.leases.release(name)
         self._joined.clear()
         attempt("backend", self.backend.stop)
+        for line in self.delay_lines:
+            attempt(f"delay line of {line.node.name}", line.stop)
+        self.delay_lines.clear()
         if self.net is not None:
             net = self.net
             attempt("mininet", net.stop)
@@ -558,14 +583,16 @@ class _Stopwatch:
         return time.monotonic() - self.start
 
 
-def _wait_steady(prefix: list[str], target: str, label: str, deadline: float) -> str:
-    """Ping until one reply comes at steady-state latency; '' when it did, else the failure."""
+def _wait_steady(prefix: list[str], target: str, label: str, deadline: float,
+                 steady_ms: float) -> str:
+    """Ping until one reply comes at steady-state latency; '' when it did, else the failure.
+    (With loss configured, some pings are lost: the loop simply tries again.)"""
     last = "no reply"
     while time.monotonic() < deadline:
         out = subprocess.run([*prefix, "ping", "-n", "-c", "1", "-W", "1", target],
                              capture_output=True, text=True)
         match = _RTT.search(out.stdout)
-        if match and float(match.group(1)) < READY_RTT_MS:
+        if match and float(match.group(1)) < steady_ms:
             return ""
         last = f"rtt {match.group(1)} ms" if match else (out.stderr.strip() or "no reply")
         time.sleep(0.05)

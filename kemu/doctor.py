@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,6 +40,10 @@ def module_available(name: str) -> bool:
     if modprobe is None:
         return False
     return subprocess.run([modprobe, "-n", "-q", name], capture_output=True).returncode == 0
+
+
+def netem_available() -> bool:
+    return _in_scratch_netns("tc qdisc add dev lo root netem delay 1ms")
 
 
 def _program(name: str, package: str, if_missing: str, required: bool = False) -> Capability:
@@ -77,10 +82,15 @@ def check() -> list[Capability]:
         Capability("tbf", _in_scratch_netns(
             "tc qdisc add dev lo root tbf rate 1mbit burst 10k latency 10ms"),
             "token-bucket rate limiting (link bandwidth)", "link bandwidth is not limited"),
-        Capability("sch_netem", _in_scratch_netns(
-            "tc qdisc add dev lo root netem delay 1ms"), "tc netem (link delay, jitter, loss)",
-            "link delay/loss cannot be emulated yet: scenarios asking for them are refused "
-            "(a netem-free fallback is planned)"),
+        Capability("sch_netem", netem_available(), "tc netem (link delay, jitter, loss)",
+            "kemu's delay line emulates delay, jitter and loss instead (NFQUEUE + a C "
+            "daemon per node; about 1 Gbit/s ceiling)"),
+        Capability("nfqueue", _in_scratch_netns(
+            "iptables -t mangle -A POSTROUTING -o lo -j NFQUEUE --queue-num 0") and
+            bool(shutil.which("kemu-delay-line") or
+                 (Path(sys.executable).parent / "kemu-delay-line").exists()),
+            "NFQUEUE and kemu-delay-line (the delay fallback)",
+            "no delay/loss without sch_netem (build it: scripts/setup.sh)"),
         Capability("openvswitch-module", module_available("openvswitch"),
                    "Open vSwitch kernel datapath",
                    "OVS switches use the userspace datapath (slower)"),

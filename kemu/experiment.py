@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from kemu import doctor
+from kemu import doctor, linkemu
 from kemu.cluster import Cluster
 from kemu.errors import CapabilityError, KemuError
 from kemu.measurements import run_measurement
@@ -32,9 +32,10 @@ def preflight(scenario: Scenario, caps: list[doctor.Capability]) -> None:
     """Refuse, before anything is created, what this machine cannot do."""
     have = {c.name: c for c in caps}
     problems = [f"{c.name}: {c.detail} — {c.if_missing}" for c in caps if c.required and not c.ok]
-    if scenario.topology.link.delay_ms and not have["sch_netem"].ok:
-        problems.append("topology.link.delay: this kernel has no sch_netem, which link delay "
-                        "needs (kemu doctor); remove the delay or run on a kernel with netem")
+    if linkemu.method(scenario.topology.link, have["sch_netem"].ok) == "delay-line" and \
+            not have["nfqueue"].ok:
+        problems.append("topology.link: delay/jitter/loss need sch_netem or, as a fallback, "
+                        f"kemu's delay line: {have['nfqueue'].detail}")
     for m in scenario.measurements:
         tool = {"ping": "ping", "iperf3": "iperf3"}.get(m.type)  # http, dns: kemu's own probe
         if tool and not have[tool].ok:

@@ -75,7 +75,10 @@ SOURCES = ("pod", "node", "external")
 @dataclass(frozen=True)
 class LinkParams:
     bw_mbit: float | None = None
-    delay_ms: float | None = None
+    delay_ms: float = 0.0  # one way, where the node sends onto its link
+    jitter_ms: float = 0.0
+    loss_pct: float = 0.0
+    queue: int = 0  # 0: the emulator's default
 
 
 @dataclass(frozen=True)
@@ -487,20 +490,33 @@ class _Semantics:
         underlay = self._cidr("topology.underlayCIDR",
                               doc.get("underlayCIDR", DEFAULT_UNDERLAY_CIDR))
         link = doc.get("link") or {}
-        bw = delay = None
+        bw = None
         if "bw" in link:
             try:
                 bw = parse_rate_mbit(link["bw"])
             except ValueError as e:
                 self.error("topology.link.bw", str(e))
-        if "delay" in link:
+        times = {}
+        for key in ("delay", "jitter"):
             try:
-                delay = parse_duration_ms(link["delay"])
+                times[key] = parse_duration_ms(link[key]) if key in link else 0.0
             except ValueError as e:
-                self.error("topology.link.delay", str(e))
+                self.error(f"topology.link.{key}", str(e))
+        loss = 0.0
+        if "loss" in link:
+            try:
+                loss = float(str(link["loss"]).rstrip("%"))
+                if not 0 <= loss <= 100:
+                    raise ValueError
+            except ValueError:
+                self.error("topology.link.loss", f"a percentage 0-100, got {link['loss']!r}")
+        if times.get("jitter") and times.get("jitter", 0) > times.get("delay", 0):
+            self.error("topology.link.jitter", "jitter larger than the delay would need "
+                                               "packets to leave before they were sent")
         if underlay is None:
             return None
-        return TopologySpec(name.lower(), underlay, LinkParams(bw, delay))
+        return TopologySpec(name.lower(), underlay, LinkParams(
+            bw, times.get("delay", 0.0), times.get("jitter", 0.0), loss, link.get("queue", 0)))
 
     def _disjoint(self, cidrs: dict[str, ipaddress.IPv4Network]) -> None:
         items = list(cidrs.items())

@@ -47,6 +47,12 @@ if [ ! -x "$proxy" ] || [ plugins/flannel_udp_proxy.c -nt "$proxy" ]; then
   gcc -O2 -Wall -Wextra -o "$proxy" plugins/flannel_udp_proxy.c
 fi
 
+# The link-delay fallback for kernels without sch_netem (NFQUEUE + a small C daemon).
+line=.venv/bin/kemu-delay-line
+if [ ! -x "$line" ] || [ kemu/delay_line.c -nt "$line" ]; then
+  gcc -O2 -Wall -Wextra -o "$line" kemu/delay_line.c -lnetfilter_queue -lnfnetlink
+fi
+
 stamp=.venv/.kemu-installed
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
