@@ -157,7 +157,7 @@ def validate(scenario: str) -> None:
         out.print(f"{scenario}: valid{' [' + run.label + ']' if run.params else ''} — "
                   f"{len(spec.cluster.nodes)} nodes, {len(spec.pods)} pods, "
                   f"{len(spec.measurements)} measurements, cni {spec.cluster.cni_plugin}",
-                  soft_wrap=True)
+                  soft_wrap=True, markup=False)
 
 
 @main.command(name="doctor")
