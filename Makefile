@@ -3,7 +3,7 @@
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint unit integration bench clean
+.PHONY: setup demo test lint unit integration bench vm-test clean
 
 setup:
 	@scripts/setup.sh
@@ -27,6 +27,10 @@ lint: setup
 # Not part of `make test`: a benchmark, with figures as ratios measured in the same run.
 bench: setup
 	$(BIN)/kemu bench --out bench
+
+# The full-kernel lane: netem, the OVS kernel datapath and IPVS, in a stock-kernel VM.
+vm-test: setup
+	scripts/vm-test.sh
 
 clean: setup
 	$(BIN)/kemu clean

@@ -217,14 +217,7 @@ def control_plane(log: Log) -> dict[str, Any]:
     out: dict[str, Any] = {}
     log("control plane: endpoint removal after a pod dies")
     doc = scenario_doc(3, 0)
-    doc["workloads"] = [
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": {
-             "metadata": {"labels": {"app": "web"}},
-             "spec": {"containers": [{"name": "c", "image": "kemu/http-echo",
-                                      "ports": [{"containerPort": 8080}]}]}}}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}]
+    doc["workloads"] = doc_lb_workloads("ClusterIP")
     with cluster(doc) as built:
         dead = built.pods["default/web-1"].ip
         started = time.monotonic()
@@ -267,7 +260,7 @@ def control_plane(log: Log) -> dict[str, Any]:
     return out
 
 
-def doc_lb_workloads() -> list[dict[str, Any]]:
+def doc_lb_workloads(kind: str = "LoadBalancer") -> list[dict[str, Any]]:
     return [
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
          "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": {
@@ -275,7 +268,7 @@ def doc_lb_workloads() -> list[dict[str, Any]]:
              "spec": {"containers": [{"name": "c", "image": "kemu/http-echo",
                                       "ports": [{"containerPort": 8080}]}]}}}},
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-         "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
+         "spec": {"type": kind, "selector": {"app": "web"},
                   "ports": [{"port": 80, "targetPort": 8080}]}}]
 
 

@@ -31,6 +31,7 @@ from mininet.link import Link, TCULink
 
 from kemu import doctor, ingress, linkemu
 from kemu.backend import Backend, PodNetwork, get_backend
+from kemu.clock import patience
 from kemu.cni import NetworkConfigList, find_cni_path
 from kemu.controllers import Controllers, write_ingress_config
 from kemu.errors import KemuError, NotReadyError
@@ -123,7 +124,7 @@ class Cluster:
         self.controllers.start()
         probed = [p.key for p in self.scenario.pods
                   if any(c.readiness for c in p.containers)]
-        for key in self.controllers.wait_ready(probed, PROBE_READY_TIMEOUT_S):
+        for key in self.controllers.wait_ready(probed, patience(PROBE_READY_TIMEOUT_S)):
             self.log(f"pod {key} is not ready after {PROBE_READY_TIMEOUT_S:.0f} s: it is not "
                      f"an endpoint of its services")
         if self.scenario.external:
@@ -232,7 +233,7 @@ class Cluster:
     def _wait_edge(self, external: ExternalSpec, timeout: float = 15.0) -> None:
         """Ready: the switch is connected to the app, and every node knows the health
         checker's MAC (else the first checks would time out on ARP and flap)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while not (self.load_balancer_state() or {}).get("connected"):
             if time.monotonic() > deadline:
                 raise NotReadyError("the edge switch did not connect to the load-balancer app")
@@ -296,7 +297,7 @@ class Cluster:
                 local = svc.external_traffic_policy == "Local"
                 expected[(svc.load_balancer_ip, port.port)] = \
                     {e.node for e in eps} if local else (set(self.nodes) if eps else set())
-        deadline = time.monotonic() + budget
+        deadline = time.monotonic() + patience(budget)
         while True:
             state = self.load_balancer_state() or {}
             settled = all(
@@ -381,7 +382,7 @@ class Cluster:
                 probes.append((self.exec_prefix(a), b.ip, f"pod {a.spec.key}"))
         if not probes:
             return
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         link = self.scenario.topology.link
         steady_ms = READY_RTT_MS + 2 * (link.delay_ms + link.jitter_ms)  # the link's own share
         with ThreadPoolExecutor(max_workers=min(32, len(probes))) as pool:

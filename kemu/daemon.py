@@ -7,13 +7,25 @@ the run directory, and is stopped by pid — never by name.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import IO, Any
 
 from kemu.errors import KemuError
 from kemu.node import K8sNode
 from kemu.state import RunState, kill_recorded, process_start_time
+
+
+def find_binary(name: str, source: str) -> str:
+    """A helper kemu builds (scripts/setup.sh puts it next to the venv's python) or finds on
+    PATH."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        raise KemuError(f"{name} is not built: run scripts/setup.sh (it compiles {source})")
+    return found
 
 
 class Daemon:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kemu.clock import patience
 from kemu.cni import Attachment, NetworkConfigList, pod_ips
 from kemu.errors import KemuError, NotReadyError
 from kemu.netns import run_in_netns
@@ -154,7 +155,7 @@ class Kubelet:
         """Wait until every container is alive and every declared TCP port listens."""
         ports = [p.container_port for c in pod.spec.containers for p in c.ports
                  if p.protocol == "TCP"]
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while True:
             for container, proc in zip(pod.spec.containers, pod.processes, strict=True):
                 if proc.poll() is not None:
@@ -164,7 +165,7 @@ class Kubelet:
                 return
             if time.monotonic() > deadline:
                 raise NotReadyError(f"pod {pod.spec.key}: ports {ports} not listening after "
-                                    f"{timeout:.0f} s")
+                                    f"{patience(timeout):.0f} s")
             time.sleep(0.02)
 
     # -- status -------------------------------------------------------------------------------

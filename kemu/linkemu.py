@@ -10,13 +10,11 @@ is what one userspace process can hold and release: about 1 Gbit/s here (design 
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
-from kemu.daemon import Daemon
+from kemu.daemon import Daemon, find_binary
 from kemu.errors import KemuError
 from kemu.node import UNDERLAY_INTF, K8sNode
 from kemu.scenario import LinkParams
@@ -48,22 +46,13 @@ def netem_params(link: LinkParams) -> dict[str, Any]:
     return params
 
 
-def delay_line_binary() -> str:
-    beside = Path(sys.executable).parent / DELAY_LINE
-    found = str(beside) if beside.exists() else shutil.which(DELAY_LINE)
-    if not found:
-        raise KemuError(f"{DELAY_LINE} is not built: run scripts/setup.sh (it compiles "
-                        f"kemu/delay_line.c against libnetfilter-queue)")
-    return found
-
-
 class DelayLine:
     """The fallback on one node: the daemon, then the rule that feeds it."""
 
     def __init__(self, node: K8sNode, link: LinkParams, state: RunState, log_dir: Path):
-        argv = [delay_line_binary(), str(QUEUE), str(round(link.delay_ms * 1000)),
-                str(round(link.jitter_ms * 1000)), str(round(link.loss_pct * 10000)),
-                str(link.queue or 1000)]
+        argv = [find_binary(DELAY_LINE, "kemu/delay_line.c"), str(QUEUE),
+                str(round(link.delay_ms * 1000)), str(round(link.jitter_ms * 1000)),
+                str(round(link.loss_pct * 10000)), str(link.queue or 1000)]
         self.node = node
         self.daemon = Daemon(node, "delay line", argv, state, log_dir / f"{node.name}.log")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -524,12 +525,11 @@ def _strings(value: Any, check: _Checker, path: str) -> tuple[str, ...]:
 PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific")
 
 
+BackendParser = Callable[[Any, str], "IngressBackend | None"]
+
+
 def _parse_ingress(doc: dict[str, Any], check: _Checker) -> None:
-    """networking.k8s.io/v1 Ingress."""
-    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
-    name, namespace, _ = _metadata(doc, check)
-    spec = check.mapping(doc.get("spec"), "spec")
-    check.fields(spec, "spec", {"ingressClassName", "defaultBackend", "rules", "tls"})
+    """networking.k8s.io/v1 Ingress: backend.service.{name, port.{number|name}}."""
 
     def backend(value: Any, path: str) -> IngressBackend | None:
         b = check.mapping(value, path)
@@ -538,42 +538,15 @@ def _parse_ingress(doc: dict[str, Any], check: _Checker) -> None:
         check.fields(svc, f"{path}.service", {"name", "port"})
         port = check.mapping(svc.get("port"), f"{path}.service.port")
         check.fields(port, f"{path}.service.port", {"number", "name"})
-        ref = port.get("number", port.get("name"))
-        number = check.port_ref(ref, f"{path}.service.port")
+        number = check.port_ref(port.get("number", port.get("name")), f"{path}.service.port")
         service = check.name(svc.get("name"), f"{path}.service.name")
         return IngressBackend(service, number) if service and number is not None else None
 
-    rules = []
-    for i, r in enumerate(check.sequence(spec.get("rules"), "spec.rules")):
-        rule = check.mapping(r, f"spec.rules[{i}]")
-        check.fields(rule, f"spec.rules[{i}]", {"host", "http"})
-        http = check.mapping(rule.get("http"), f"spec.rules[{i}].http")
-        check.fields(http, f"spec.rules[{i}].http", {"paths"})
-        paths = []
-        for k, p in enumerate(check.sequence(http.get("paths"), f"spec.rules[{i}].http.paths")):
-            where = f"spec.rules[{i}].http.paths[{k}]"
-            entry = check.mapping(p, where)
-            check.fields(entry, where, {"path", "pathType", "backend"})
-            path_type = entry.get("pathType", "")
-            if path_type not in PATH_TYPES:
-                check.error(f"{where}.pathType", f"must be one of {', '.join(PATH_TYPES)}, "
-                                                 f"got {path_type!r}")
-            target = backend(entry.get("backend"), f"{where}.backend")
-            if target:
-                paths.append(IngressPath(_ingress_path(entry.get("path", "/"), check,
-                                                       f"{where}.path"), path_type, target))
-        rules.append(IngressRule(str(rule.get("host", "")), tuple(paths)))
-    default = backend(spec["defaultBackend"], "spec.defaultBackend") \
-        if "defaultBackend" in spec else None
-    _finish_ingress(name, namespace, rules, default, spec, check)
+    _parse_any_ingress(doc, check, backend, "defaultBackend", path_type_required=True)
 
 
 def _parse_ingress_v1beta1(doc: dict[str, Any], check: _Checker) -> None:
     """The older form the seeds use: serviceName/servicePort, `backend` as the default."""
-    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
-    name, namespace, _ = _metadata(doc, check)
-    spec = check.mapping(doc.get("spec"), "spec")
-    check.fields(spec, "spec", {"ingressClassName", "backend", "rules", "tls"})
 
     def backend(value: Any, path: str) -> IngressBackend | None:
         b = check.mapping(value, path)
@@ -582,6 +555,16 @@ def _parse_ingress_v1beta1(doc: dict[str, Any], check: _Checker) -> None:
         port = check.port_ref(b.get("servicePort"), f"{path}.servicePort")
         return IngressBackend(service, port) if service and port is not None else None
 
+    _parse_any_ingress(doc, check, backend, "backend", path_type_required=False)
+
+
+def _parse_any_ingress(doc: dict[str, Any], check: _Checker, backend: BackendParser,
+                       default_key: str, path_type_required: bool) -> None:
+    """What both Ingress versions share: hosts, paths, the default backend, TLS."""
+    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
+    name, namespace, _ = _metadata(doc, check)
+    spec = check.mapping(doc.get("spec"), "spec")
+    check.fields(spec, "spec", {"ingressClassName", default_key, "rules", "tls"})
     rules = []
     for i, r in enumerate(check.sequence(spec.get("rules"), "spec.rules")):
         rule = check.mapping(r, f"spec.rules[{i}]")
@@ -593,13 +576,18 @@ def _parse_ingress_v1beta1(doc: dict[str, Any], check: _Checker) -> None:
             where = f"spec.rules[{i}].http.paths[{k}]"
             entry = check.mapping(p, where)
             check.fields(entry, where, {"path", "pathType", "backend"})
+            path_type = entry.get("pathType", "" if path_type_required
+                                  else "ImplementationSpecific")
+            if path_type not in PATH_TYPES:
+                check.error(f"{where}.pathType", f"must be one of {', '.join(PATH_TYPES)}, "
+                                                 f"got {path_type!r}")
             target = backend(entry.get("backend"), f"{where}.backend")
             if target:
                 paths.append(IngressPath(_ingress_path(entry.get("path", "/"), check,
-                                                       f"{where}.path"),
-                                         entry.get("pathType", "ImplementationSpecific"), target))
+                                                       f"{where}.path"), path_type, target))
         rules.append(IngressRule(str(rule.get("host", "")), tuple(paths)))
-    default = backend(spec["backend"], "spec.backend") if "backend" in spec else None
+    default = backend(spec[default_key], f"spec.{default_key}") if default_key in spec \
+        else None
     _finish_ingress(name, namespace, rules, default, spec, check)
 
 

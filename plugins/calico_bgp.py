@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kemu.backend import Backend, PodNetwork
+from kemu.clock import patience
 from kemu.daemon import Daemon
 from kemu.errors import CommandError, KemuError
 from kemu.ipam import Lease
@@ -198,7 +199,7 @@ class CalicoBGP(Backend):
         self._wait_socket(node, bird)
 
     def _wait_socket(self, node: K8sNode, bird: Daemon, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience(timeout)
         while time.monotonic() < deadline:
             if not bird.running():
                 raise KemuError(bird.failure())

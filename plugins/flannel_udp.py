@@ -15,14 +15,11 @@ UDP-vs-VXLAN comparison an artefact of Python.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 from kemu.backend import Backend, PodNetwork
-from kemu.daemon import Daemon
+from kemu.daemon import Daemon, find_binary
 from kemu.errors import KemuError
 from kemu.ipam import Lease
 from kemu.node import K8sNode
@@ -31,16 +28,6 @@ from kemu_plugins.flannel import bridge_conflist, check_port
 UDP_OVERHEAD = 28  # outer IP 20 + UDP 8; the inner packet travels as the bare payload
 PROXY = "kemu-flannel-udp-proxy"
 TUN = "flannel0"
-
-
-def proxy_binary() -> str:
-    """The built proxy: next to this Python (the venv's bin, where set-up puts it) or on PATH."""
-    beside = Path(sys.executable).parent / PROXY
-    found = str(beside) if beside.exists() else shutil.which(PROXY)
-    if not found:
-        raise KemuError(f"{PROXY} is not built: run scripts/setup.sh (it compiles "
-                        f"plugins/flannel_udp_proxy.c with gcc)")
-    return found
 
 
 class FlannelUDP(Backend):
@@ -65,7 +52,8 @@ class FlannelUDP(Backend):
         return int(self.options.get("port", self.OPTIONS["port"]))
 
     def join(self, node: K8sNode, lease: Lease) -> None:
-        proxy = Daemon(node, "flannel-udp proxy", [proxy_binary(), TUN, str(self.port)],
+        proxy = Daemon(node, "flannel-udp proxy",
+                       [find_binary(PROXY, "plugins/flannel_udp_proxy.c"), TUN, str(self.port)],
                        self.network.state, self.network.run_dir / "nodes" / node.name /
                        "flannel-udp.log")
         self.proxies[node.name] = proxy

@@ -55,6 +55,9 @@ fi
 
 stamp=.venv/.kemu-installed
 if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -e '.[test]'
+  # --ignore-installed: every Python dependency inside .venv, even where the distribution
+  # has one (a system python3-yaml would otherwise satisfy it here and be missing elsewhere,
+  # e.g. in the full-kernel VM). Only Mininet comes from the distribution, on purpose.
+  .venv/bin/pip install --quiet --disable-pip-version-check --ignore-installed -e '.[test]'
   touch "$stamp"
 fi

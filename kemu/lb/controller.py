@@ -21,6 +21,7 @@ from typing import Any
 from mininet.node import Controller, OVSSwitch
 
 from kemu import doctor
+from kemu.clock import patience
 from kemu.errors import KemuError
 from kemu.state import RunState, kill_recorded, process_start_time
 
@@ -58,7 +59,7 @@ class LBController(Controller):
                                           "--port", str(self.port)], env=env,
                                          stdout=log, stderr=log, start_new_session=True)
         self.state.record_process(self.proc.pid, "load-balancer app (os-ken)")
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + patience(20)
         while time.monotonic() < deadline:  # OpenFlow port open: the app is up
             if self.proc.poll() is not None:
                 raise KemuError(f"the load-balancer app exited; see {self.log}")

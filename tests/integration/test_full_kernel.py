@@ -1,0 +1,87 @@
+"""The code paths of a stock kernel: netem for link delay, the Open vSwitch kernel datapath
+for the edge switch, IPVS. Each test skips where its feature is missing (this project's own
+machines); `make vm-test` runs them in a Debian VM with a stock kernel, where they exist."""
+
+import os
+import re
+import statistics
+import subprocess
+
+import pytest
+import yaml
+
+from kemu import doctor
+
+from .helpers import KEMU, REPO, in_node, in_pod, pod, running_cluster, scenario_doc
+
+pytestmark = pytest.mark.integration
+IN_VM = "only in the full-kernel VM lane (make vm-test)"
+NO = "this kernel has no {} (make vm-test runs this in a VM with a stock kernel)"
+
+
+@pytest.mark.skipif(not doctor.netem_available(), reason=NO.format("sch_netem"))
+def test_netem_is_chosen_over_the_delay_line():
+    doc = scenario_doc([pod("a", node="node1"), pod("b", node="node2")])
+    doc["topology"] = {"link": {"delay": "10ms"}}
+    with running_cluster(doc) as cluster:
+        assert cluster.describe()["link_emulation"]["delay_jitter_loss"] == "netem"
+        assert not cluster.delay_lines
+        assert "netem" in in_node(cluster, "node1", "tc", "qdisc", "show", "dev", "eth0")
+        out = in_pod(cluster, "a", "ping", "-n", "-c", "20", "-i", "0.1",
+                     cluster.pods["default/b"].ip, timeout=60).stdout
+        rtt = statistics.median(float(v) for v in re.findall(r"time=([\d.]+) ms", out))
+        assert 18.0 <= rtt <= 22.0, rtt  # 2 × 10 ms ± 10 %
+
+
+@pytest.mark.skipif(not doctor.module_available("openvswitch"),
+                    reason=NO.format("openvswitch module"))
+@pytest.mark.skipif(not doctor._ovs_running().ok, reason="Open vSwitch is not running")
+def test_edge_switch_on_the_kernel_datapath():
+    doc = scenario_doc([
+        pod("web", node="node1"),
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+         "spec": {"type": "LoadBalancer", "selector": {"app": "web"},
+                  "ports": [{"port": 80, "targetPort": 8080}]}}])
+    doc["external"] = {"hosts": [{"name": "client"}]}
+    with running_cluster(doc) as cluster:
+        edge = f"e{cluster.state.run_id}"
+        kind = subprocess.run(["ovs-vsctl", "get", "bridge", edge, "datapath_type"],
+                              capture_output=True, text=True).stdout.strip().strip('"')
+        assert kind in ("", "system"), kind  # the kernel datapath, not "netdev"
+        vip = next(s.load_balancer_ip for s in cluster.scenario.services if s.name == "web")
+        out = subprocess.run([*cluster.exec_prefix(cluster.externals["client"]), "curl", "-sS",
+                              "--max-time", "10", f"http://{vip}/"], capture_output=True,
+                             text=True)
+        assert '"pod": "web"' in out.stdout, out.stderr
+
+
+@pytest.mark.skipif(not doctor.module_available("ip_vs"), reason=NO.format("IPVS"))
+def test_ipvs_mode_says_what_it_does():
+    from kemu.cluster import Cluster
+    from kemu.scenario import parse_scenario
+    from kemu.state import RunState
+    doc = scenario_doc([pod("a", node="node1")], nodes=1)
+    doc["cluster"]["kubeProxy"] = {"mode": "ipvs"}
+    messages = []
+    state = RunState.create("itest")
+    cluster = Cluster(parse_scenario(doc), state, messages.append)
+    try:
+        cluster.start()
+        assert any("kemu has no IPVS proxier yet" in m for m in messages), messages
+        assert cluster.describe()["kube_proxy_mode"] == "iptables"
+    finally:
+        cluster.stop()
+        state.remove()
+
+
+@pytest.mark.skipif(os.environ.get("KEMU_VM") != "1", reason=IN_VM)
+def test_quickstart_runs_in_the_vm(tmp_path):
+    doc = yaml.safe_load((REPO / "scenarios" / "quickstart.yaml").read_text())
+    for m in doc["measurements"]:
+        m.update({"count": 5} if m["type"] == "ping" else {"duration": 1, "repeat": 1})
+    path = tmp_path / "quickstart.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    proc = subprocess.run([KEMU, "run", str(path), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "tput-cross-node" in proc.stdout
