@@ -3,8 +3,6 @@ for the edge switch, IPVS. Each test skips where its feature is missing (this pr
 machines); `make vm-test` runs them in a Debian VM with a stock kernel, where they exist."""
 
 import os
-import re
-import statistics
 import subprocess
 
 import pytest
@@ -12,7 +10,7 @@ import yaml
 
 from kemu import doctor
 
-from .helpers import KEMU, REPO, in_node, in_pod, pod, running_cluster, scenario_doc
+from .helpers import KEMU, REPO, in_node, pod, running_cluster, scenario_doc
 
 pytestmark = pytest.mark.integration
 IN_VM = "only in the full-kernel VM lane (make vm-test)"
@@ -27,10 +25,7 @@ def test_netem_is_chosen_over_the_delay_line():
         assert cluster.describe()["link_emulation"]["delay_jitter_loss"] == "netem"
         assert not cluster.delay_lines
         assert "netem" in in_node(cluster, "node1", "tc", "qdisc", "show", "dev", "eth0")
-        out = in_pod(cluster, "a", "ping", "-n", "-c", "20", "-i", "0.1",
-                     cluster.pods["default/b"].ip, timeout=60).stdout
-        rtt = statistics.median(float(v) for v in re.findall(r"time=([\d.]+) ms", out))
-        assert 18.0 <= rtt <= 22.0, rtt  # 2 × 10 ms ± 10 %
+        # (What netem adds is measured against the bare path in test_link_emulation.py.)
 
 
 @pytest.mark.skipif(not doctor.module_available("openvswitch"),
