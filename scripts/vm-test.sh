@@ -17,7 +17,7 @@ repo=$(pwd)
 vm=.vm
 mirror=${KEMU_VM_MIRROR:-http://deb.debian.org/debian}
 timeout_s=${KEMU_VM_TIMEOUT:-2400}
-tests=${KEMU_VM_TESTS:-tests/integration/test_full_kernel.py tests/integration/test_link_emulation.py}
+tests=${KEMU_VM_TESTS:-tests/integration/test_full_kernel.py tests/integration/test_link_emulation.py tests/integration/test_services.py::test_ipvs_mode_falls_back_to_iptables_with_a_message}
 
 # The lane's own tools (not in the image, so not in debian-packages.txt).
 missing=()

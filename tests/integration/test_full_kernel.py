@@ -1,6 +1,7 @@
 """The code paths of a stock kernel: netem for link delay, the Open vSwitch kernel datapath
-for the edge switch, IPVS. Each test skips where its feature is missing (this project's own
-machines); `make vm-test` runs them in a Debian VM with a stock kernel, where they exist."""
+for the edge switch (kube-proxy's ipvs request is answered in test_services.py, on any kernel).
+Each test skips where its feature is missing (this project's own machines); `make vm-test`
+runs them in a Debian VM with a stock kernel, where they exist."""
 
 import os
 import subprocess
@@ -48,25 +49,6 @@ def test_edge_switch_on_the_kernel_datapath():
                               "--max-time", "10", f"http://{vip}/"], capture_output=True,
                              text=True)
         assert '"pod": "web"' in out.stdout, out.stderr
-
-
-@pytest.mark.skipif(not doctor.module_available("ip_vs"), reason=NO.format("IPVS"))
-def test_ipvs_mode_says_what_it_does():
-    from kemu.cluster import Cluster
-    from kemu.scenario import parse_scenario
-    from kemu.state import RunState
-    doc = scenario_doc([pod("a", node="node1")], nodes=1)
-    doc["cluster"]["kubeProxy"] = {"mode": "ipvs"}
-    messages = []
-    state = RunState.create("itest")
-    cluster = Cluster(parse_scenario(doc), state, messages.append)
-    try:
-        cluster.start()
-        assert any("kemu has no IPVS proxier yet" in m for m in messages), messages
-        assert cluster.describe()["kube_proxy_mode"] == "iptables"
-    finally:
-        cluster.stop()
-        state.remove()
 
 
 @pytest.mark.skipif(os.environ.get("KEMU_VM") != "1", reason=IN_VM)
