@@ -81,6 +81,7 @@ def run(scenario: str, out_dir: str | None, quiet: bool) -> None:
         sys.exit(EXIT_FAILED)
     out.print(results_table(data))
     out.print(f"results: {target / 'results.json'}")
+    _plot(data, target)
     if failed:
         console.print(f"[red]failed:[/red] {failed}", markup=True)
         sys.exit(EXIT_FAILED)
@@ -100,6 +101,14 @@ def results_table(data: dict[str, Any]) -> Table:
     return table
 
 
+def _plot(data: dict[str, Any], directory: Path) -> None:
+    from kemu import plots
+
+    written = plots.render(data, directory / "plots")
+    if written:
+        out.print(f"plots: {directory / 'plots'} ({len(written)})")
+
+
 def _read_results(directory: str) -> dict[str, Any]:
     path = Path(directory) / "results.json"
     try:
@@ -113,10 +122,12 @@ def _read_results(directory: str) -> dict[str, Any]:
 @main.command()
 @click.argument("results_dir", type=click.Path(file_okay=False, exists=True))
 def report(results_dir: str) -> None:
-    """Print the results table of a finished (or interrupted) run again."""
+    """Print the results table of a finished (or interrupted) run again, and redraw its
+    plots."""
     data = _read_results(results_dir)
     out.print(results_table(data))
     out.print(f"status: {data['status']}, {data['started_at']} → {data.get('finished_at')}")
+    _plot(data, Path(results_dir))
 
 
 @main.command()
