@@ -7,7 +7,7 @@ mountpoint -q /dev || mount -t devtmpfs dev /dev
 mkdir -p /dev/pts /dev/shm /run /tmp
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
+# (No tmpfs on /tmp: the checkout may live there, and the root disk is a throwaway snapshot.)
 mkdir -p /run/netns /var/run/openvswitch /var/log/openvswitch
 ip link set lo up
 hostname kemu-vm
