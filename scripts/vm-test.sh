@@ -60,11 +60,12 @@ if [ -e /dev/kvm ] && { [ -d /sys/module/kvm_intel ] || [ -d /sys/module/kvm_amd
   accel=kvm slowdown=1
 fi
 echo "vm-test: booting (accel=$accel, timeout ${timeout_s}s); tests: $tests"
+# -cpu max: the emulated CPU has the x86-64-v2+ instructions NumPy's wheels (plots) need.
 # panic=-1: a guest that panics (its init died) reboots at once, which -no-reboot turns into
 # qemu exiting, instead of spinning until the timeout.
 log="$vm/console.log"
 set +e
-timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -machine "accel=$accel" -m 3072 -smp 2 \
+timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 -machine "accel=$accel" -cpu max -m 3072 -smp 2 \
   -kernel "$vm/vmlinuz" -initrd "$vm/initrd.img" \
   -append "root=/dev/vda rw console=ttyS0 init=/kemu-init quiet panic=-1 kemu.repo=$repo kemu.tests=${tests// /,} kemu.slowdown=$slowdown" \
   -drive "file=$vm/disk.img,if=virtio,format=raw,snapshot=on" \
