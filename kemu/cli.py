@@ -102,9 +102,15 @@ def results_table(data: dict[str, Any]) -> Table:
 
 
 def _plot(data: dict[str, Any], directory: Path) -> None:
-    from kemu import plots
+    """Draw the plots; a failure here costs the plots, never the results already on disk."""
+    try:
+        from kemu import plots
 
-    written = plots.render(data, directory / "plots")
+        written = plots.render(data, directory / "plots")
+    except Exception as e:  # noqa: BLE001 — matplotlib's failures are many and not ours
+        console.print(f"[yellow]warning:[/yellow] no plots ({type(e).__name__}: {e})",
+                      markup=True)
+        return
     if written:
         out.print(f"plots: {directory / 'plots'} ({len(written)})")
 
