@@ -67,6 +67,18 @@ def http_get(cluster: Cluster, client: str, url: str) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
+def shortened_scenario(name: str, directory: Path) -> Path:
+    """A shipped scenario with its measurements cut short (pings 5, iperf3 1 s once), written
+    to `directory`: the same cluster, a quick run."""
+    import yaml
+    doc = yaml.safe_load((REPO / "scenarios" / f"{name}.yaml").read_text())
+    for m in doc["measurements"]:
+        m.update({"count": 5} if m["type"] == "ping" else {"duration": 1, "repeat": 1})
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
 def kemu_netns() -> set[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return {line.split()[0] for line in out.splitlines() if line.startswith("kemu-")}

@@ -7,11 +7,10 @@ import os
 import subprocess
 
 import pytest
-import yaml
 
 from kemu import doctor
 
-from .helpers import KEMU, REPO, in_node, pod, running_cluster, scenario_doc
+from .helpers import KEMU, in_node, pod, running_cluster, scenario_doc, shortened_scenario
 
 pytestmark = pytest.mark.integration
 IN_VM = "only in the full-kernel VM lane (make vm-test)"
@@ -53,11 +52,7 @@ def test_edge_switch_on_the_kernel_datapath():
 
 @pytest.mark.skipif(os.environ.get("KEMU_VM") != "1", reason=IN_VM)
 def test_quickstart_runs_in_the_vm(tmp_path):
-    doc = yaml.safe_load((REPO / "scenarios" / "quickstart.yaml").read_text())
-    for m in doc["measurements"]:
-        m.update({"count": 5} if m["type"] == "ping" else {"duration": 1, "repeat": 1})
-    path = tmp_path / "quickstart.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path = shortened_scenario("quickstart", tmp_path)
     proc = subprocess.run([KEMU, "run", str(path), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .helpers import KEMU, REPO, kemu_netns, mininet_shells, pod, root_links, run_dirs, scenario_doc
+from .helpers import (
+    KEMU,
+    kemu_netns,
+    mininet_shells,
+    pod,
+    root_links,
+    run_dirs,
+    scenario_doc,
+    shortened_scenario,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -166,11 +175,7 @@ def test_failed_build_still_tears_down(tmp_path):
 def test_matrix_runs_each_combination_from_a_clean_cluster(tmp_path):
     """The shipped backends-compare scenario, shortened: one run per backend, each measured."""
     before = root_links()
-    doc = yaml.safe_load((REPO / "scenarios" / "backends-compare.yaml").read_text())
-    for m in doc["measurements"]:
-        m.update({"count": 5} if m["type"] == "ping" else {"duration": 1, "repeat": 1})
-    path = tmp_path / "compare.yaml"
-    path.write_text(yaml.safe_dump(doc))
+    path = shortened_scenario("backends-compare", tmp_path)
     proc = subprocess.run([KEMU, "run", str(path), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
