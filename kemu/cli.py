@@ -53,7 +53,9 @@ def main() -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Results directory [default: results/<scenario name>].")
 @click.option("--quiet", is_flag=True, help="Print only the results table.")
-def run(scenario: str, out_dir: str | None, quiet: bool) -> None:
+@click.option("--cli", "shell", is_flag=True,
+              help="After measuring, open a shell on the live cluster (kemu shell's).")
+def run(scenario: str, out_dir: str | None, quiet: bool, shell: bool) -> None:
     """Build the cluster of SCENARIO, run its measurements, tear it all down."""
     from kemu.experiment import Interrupted, RunsFailed, run_experiment
 
@@ -67,7 +69,7 @@ def run(scenario: str, out_dir: str | None, quiet: bool) -> None:
 
     failed = ""
     try:
-        data = run_experiment(runs, target, log).data
+        data = run_experiment(runs, target, log, _open_shell if shell else None).data
     except Interrupted as e:
         console.print(f"[yellow]{e}[/yellow]")
         sys.exit(EXIT_INTERRUPTED)
@@ -273,3 +275,151 @@ def benchmark_table(results: dict[str, Any]) -> Table:
             table.add_row(f"link {fig['configured_mbps']} Mbit/s", f"{fig['ratio']:.2f} ×",
                           f"{fig['measured_mbps']:.1f} Mbit/s goodput through VXLAN")
     return table
+
+
+# -- labs: a cluster left running (kemu/lab.py), used with exec, shell, status ----------------
+
+def _open_shell(cluster: Any) -> None:
+    """`kemu run --cli`: the shell on the live cluster, between measurements and teardown."""
+    from kemu.lab import LabView
+    from kemu.shell import run_shell
+
+    run_shell(LabView.from_cluster(cluster))
+
+
+def _find_lab(name: str | None) -> Any:
+    from kemu.lab import LabError, find_lab
+
+    try:
+        return find_lab(name)
+    except LabError as e:
+        console.print(str(e), markup=False)
+        sys.exit(EXIT_INVALID)
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(dir_okay=False))
+@click.option("--name", default=None, help="The lab's name [default: the scenario's name].")
+def up(scenario: str, name: str | None) -> None:
+    """Build the cluster of SCENARIO and leave it running as a lab (kemu exec, shell, status;
+    kemu down removes it)."""
+    from kemu.experiment import preflight
+    from kemu.lab import LabError, check_name
+    from kemu.lab import up as lab_up
+
+    runs = _load(scenario)
+    if len(runs) > 1 or runs[0].params:
+        console.print(f"{scenario}: has a matrix of {len(runs)} runs; a lab is one cluster "
+                      f"(remove `matrix:` or use kemu run)", markup=False)
+        sys.exit(EXIT_INVALID)
+    spec = runs[0].scenario
+    try:
+        check_name(name or spec.name)
+    except LabError as e:
+        console.print(str(e), markup=False)
+        sys.exit(EXIT_INVALID)
+    try:
+        preflight(spec, doctor.check())
+        lab = lab_up(Path(scenario), name or spec.name,
+                     lambda m: console.print(f"[dim]kemu:[/dim] {m}", markup=True))
+    except KemuError as e:
+        console.print(f"[red]error:[/red] {e}", markup=True)
+        sys.exit(EXIT_FAILED)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted; the lab's owner tore down what it built[/yellow]")
+        sys.exit(EXIT_INTERRUPTED)
+    out.print(f"lab {lab.name} is up (run {lab.run_id}): {len(lab.nodes)} nodes, "
+              f"{len(lab.pods)} pods. kemu exec / shell / status; kemu down {lab.name}")
+
+
+@main.command()
+@click.argument("name", required=False)
+def down(name: str | None) -> None:
+    """Stop the lab NAME (or the only one) and remove everything it created."""
+    from kemu.lab import LabError, find_lab, labs
+    from kemu.lab import down as lab_down
+
+    if not name and not labs():
+        out.print("no lab is running")
+        return
+    try:
+        lab = find_lab(name)
+        removed = lab_down(lab, lambda m: console.print(f"[dim]kemu:[/dim] {m}", markup=True))
+    except LabError as e:
+        console.print(str(e), markup=False)
+        sys.exit(EXIT_INVALID)
+    for item in removed:
+        out.print(f"removed {item}")
+    out.print(f"lab {lab.name} is down")
+
+
+@main.command(name="exec", context_settings={"ignore_unknown_options": True})
+@click.option("--lab", "lab_name", default=None, help="The lab [default: the only one].")
+@click.argument("target")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_command(lab_name: str | None, target: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND in the network namespace of TARGET, a pod (web-0, ns/web-0) or a node of
+    a running lab: `kemu exec web-0 -- curl -s web`. Its output and exit code pass through."""
+    import os
+
+    lab = _find_lab(lab_name)
+    try:
+        argv = lab.resolve(target).argv(list(command))
+    except KemuError as e:
+        console.print(str(e), markup=False)
+        sys.exit(EXIT_INVALID)
+    sys.stdout.flush()
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as e:
+        console.print(f"cannot run {argv[0]}: {e.strerror}", markup=False)
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(as_json: bool) -> None:
+    """The running labs: nodes, pods and services with their IPs."""
+    import time
+
+    from kemu.lab import labs
+    from kemu.shell import nodes_table, pods_table, services_table
+
+    found = labs()
+    if as_json:
+        out.print_json(json.dumps([{**lab.record, "alive": lab.alive()} for lab in found]))
+        return
+    if not found:
+        out.print("no lab is running")
+        return
+    for lab in found:
+        age = time.time() - lab.created
+        state = "up" if lab.alive() else \
+            f"[red]owner dead[/red] (kemu down {lab.name} removes it)"
+        out.print(f"[bold]lab {lab.name}[/bold] — scenario {lab.scenario}, run {lab.run_id}, "
+                  f"{_age(age)}, {state}", markup=True)
+        out.print(nodes_table(lab, f"{lab.name}: nodes"))
+        out.print(pods_table(lab, f"{lab.name}: pods"))
+        if lab.services:
+            out.print(services_table(lab, f"{lab.name}: services"))
+
+
+def _age(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"up {hours}h{minutes:02d}m" if hours else f"up {minutes}m{secs:02d}s"
+
+
+@main.command()
+@click.argument("name", required=False)
+def shell(name: str | None) -> None:
+    """A prompt on the lab NAME (or the only one): `web-0 curl -s web`, pods, nodes,
+    services, routes X, rules NODE, help. Commands may come on stdin."""
+    from kemu.shell import run_shell
+
+    lab = _find_lab(name)
+    try:
+        code = run_shell(lab)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code)

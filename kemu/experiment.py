@@ -84,7 +84,8 @@ def _signals_held() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def run_experiment(runs: list[Run], out_dir: Path, log: Log = lambda message: None) -> Results:
+def run_experiment(runs: list[Run], out_dir: Path, log: Log = lambda message: None,
+                   after: Callable[[Cluster], None] | None = None) -> Results:
     """Run every run, writing out_dir/results.json. Raises Interrupted on Ctrl-C/SIGTERM and
     RunsFailed if any run failed — in both cases after tearing down and saving the results."""
     caps = doctor.check()
@@ -98,7 +99,7 @@ def run_experiment(runs: list[Run], out_dir: Path, log: Log = lambda message: No
                 if run.params:
                     log(f"run {number}/{len(runs)}: {run.label}")
                 try:
-                    _run_one(run, results, log, out_dir / "rules" / f"run-{number}")
+                    _run_one(run, results, log, out_dir / "rules" / f"run-{number}", after)
                 except KemuError as e:
                     failures.append(f"{run.label or run.scenario.name}: {e}")
     except KeyboardInterrupt:
@@ -111,7 +112,8 @@ def run_experiment(runs: list[Run], out_dir: Path, log: Log = lambda message: No
     return results
 
 
-def _run_one(run: Run, results: Results, log: Log, rules_dir: Path) -> None:
+def _run_one(run: Run, results: Results, log: Log, rules_dir: Path,
+             after: Callable[[Cluster], None] | None = None) -> None:
     scenario = run.scenario
     entry = results.begin_run(run.params)
     state = RunState.create(scenario.name)
@@ -130,6 +132,8 @@ def _run_one(run: Run, results: Results, log: Log, rules_dir: Path) -> None:
             run_measurement(cluster, spec, partial(results.add_sample, measurement))
             if cluster.controllers:
                 cluster.controllers.check()  # a reconcile that failed in the background
+        if after:  # e.g. `kemu run --cli`: the live cluster, after measuring, before teardown
+            after(cluster)
         results.finish_run(entry, "completed")
     except KeyboardInterrupt:
         results.finish_run(entry, "interrupted")
