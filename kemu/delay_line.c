@@ -10,7 +10,9 @@
  * `limit`, default 1000); beyond that the kernel drops, as a full netem queue does.
  *
  * Usage: kemu-delay-line QUEUE DELAY_US JITTER_US LOSS_PPM LIMIT
- * Prints "ready" once bound; exits when stdin closes (kemu stopped or died).
+ * Prints "ready" once bound. A line "DELAY_US JITTER_US LOSS_PPM" on stdin changes the link
+ * for packets queued from then on (a scenario's link-set event); exits when stdin closes
+ * (kemu stopped or died).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -21,6 +23,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,6 +77,35 @@ static void release(struct nfq_q_handle *qh)
 	}
 }
 
+/* New parameters, one line at a time; returns what read() did (0: stdin closed). */
+static ssize_t read_params(void)
+{
+	static char line[128];
+	static size_t used;
+	ssize_t n = read(0, line + used, sizeof(line) - 1 - used);
+	if (n <= 0)
+		return n;
+	used += (size_t)n;
+	line[used] = 0;
+	char *end;
+	while ((end = strchr(line, '\n'))) {
+		unsigned long long d, j;
+		unsigned long l;
+		*end = 0;
+		if (sscanf(line, "%llu %llu %lu", &d, &j, &l) == 3) {
+			delay_ns = d * 1000;
+			jitter_ns = j * 1000;
+			loss_ppm = (uint32_t)l;
+			last_due = 0; /* a shorter delay applies at once, as netem's change does */
+		}
+		used -= (size_t)(end + 1 - line);
+		memmove(line, end + 1, used + 1);
+	}
+	if (used == sizeof(line) - 1)
+		used = 0; /* garbage without a newline: drop it */
+	return n;
+}
+
 int main(int argc, char **argv)
 {
 	static char buf[65536] __attribute__((aligned));
@@ -116,8 +148,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (fds[1].revents & (POLLIN | POLLHUP)) {
-			char c;
-			if (read(0, &c, 1) <= 0)
+			if (read_params() <= 0)
 				return 0; /* kemu closed our stdin */
 		}
 		if (fds[0].revents & POLLIN) {
