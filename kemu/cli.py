@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -52,12 +53,16 @@ def main() -> None:
 @click.argument("scenario", type=click.Path(dir_okay=False))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None,
               help="Results directory [default: results/<scenario name>].")
-@click.option("--quiet", is_flag=True, help="Print only the results table.")
+@click.option("--quiet", is_flag=True, help="No progress or log lines: only the results.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the results as JSON (each run's parameters, status, events and "
+                   "measurement summaries) instead of a table.")
 @click.option("--cli", "shell", is_flag=True,
               help="After measuring, open a shell on the live cluster (kemu shell's).")
-def run(scenario: str, out_dir: str | None, quiet: bool, shell: bool) -> None:
+def run(scenario: str, out_dir: str | None, quiet: bool, as_json: bool, shell: bool) -> None:
     """Build the cluster of SCENARIO, run its measurements, tear it all down."""
     from kemu.experiment import Interrupted, RunsFailed, run_experiment
+    from kemu.progress import Progress, TerminalProgress
 
     runs = _load(scenario)
     spec = runs[0].scenario
@@ -67,9 +72,13 @@ def run(scenario: str, out_dir: str | None, quiet: bool, shell: bool) -> None:
         if not quiet:
             console.print(f"[dim]kemu:[/dim] {message}", markup=True, highlight=False)
 
+    # A progress bar only for a person at a terminal (and never around an interactive shell).
+    live = console.is_terminal and not quiet and not shell and not os.environ.get("CI")
+    progress = TerminalProgress(console) if live else Progress()
     failed = ""
     try:
-        data = run_experiment(runs, target, log, _open_shell if shell else None).data
+        data = run_experiment(runs, target, log, _open_shell if shell else None,
+                              progress).data
     except Interrupted as e:
         console.print(f"[yellow]{e}[/yellow]")
         sys.exit(EXIT_INTERRUPTED)
@@ -81,12 +90,32 @@ def run(scenario: str, out_dir: str | None, quiet: bool, shell: bool) -> None:
         if (target / "results.json").exists():
             console.print(f"partial results: {target / 'results.json'}")
         sys.exit(EXIT_FAILED)
-    out.print(results_table(data))
-    out.print(f"results: {target / 'results.json'}")
-    _plot(data, target)
+    if as_json:
+        click.echo(json.dumps(results_summary(data, target), indent=1))
+        _plot(data, target, console)
+    else:
+        out.print(results_table(data))
+        out.print(f"results: {target / 'results.json'}")
+        _plot(data, target, out)
     if failed:
         console.print(f"[red]failed:[/red] {failed}", markup=True)
         sys.exit(EXIT_FAILED)
+
+
+def results_summary(data: dict[str, Any], directory: Path) -> dict[str, Any]:
+    """What a script wants of a run: status, where the files are, per run its parameters,
+    status, events and each measurement's summary (samples stay in results.json)."""
+    return {
+        "scenario": data["scenario"], "status": data["status"],
+        "results": str(directory / "results.json"), "csv": str(directory / "results.csv"),
+        "runs": [{"params": run["params"], "status": run["status"],
+                  **({"error": run["error"]} if run.get("error") else {}),
+                  "events": [{k: e[k] for k in ("at", "event", "status")}
+                             for e in run.get("events", [])],
+                  "measurements": [{k: m[k] for k in ("name", "type", "from", "to", "summary")}
+                                   for m in run["measurements"]]}
+                 for run in data["runs"]],
+    }
 
 
 def results_table(data: dict[str, Any]) -> Table:
@@ -103,7 +132,7 @@ def results_table(data: dict[str, Any]) -> Table:
     return table
 
 
-def _plot(data: dict[str, Any], directory: Path) -> None:
+def _plot(data: dict[str, Any], directory: Path, where: Console = out) -> None:
     """Draw the plots; a failure here costs the plots, never the results already on disk."""
     try:
         from kemu import plots
@@ -114,7 +143,7 @@ def _plot(data: dict[str, Any], directory: Path) -> None:
                       markup=True)
         return
     if written:
-        out.print(f"plots: {directory / 'plots'} ({len(written)})")
+        where.print(f"plots: {directory / 'plots'} ({len(written)})")
 
 
 def _read_results(directory: str) -> dict[str, Any]:

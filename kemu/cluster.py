@@ -22,7 +22,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,10 @@ from kemu.node import (
     ShapedLink,
     UnderlaySwitch,
 )
+from kemu.objects import NetworkPolicy, PodSpec, Service, replacement, replicas_of, scale
 from kemu.registry import lookup
-from kemu.scenario import Endpoint, Scenario
+from kemu.scenario import Endpoint, LinkParams, Scenario
+from kemu.scheduler import place
 from kemu.state import RunState
 
 UNDERLAY_MTU = 1500
@@ -80,7 +82,7 @@ class Cluster:
         self.down_since: dict[str, float] = {}  # node → when it stopped answering
         self.ingress_certs: dict[str, tuple[Path, Path]] = {}
         self.link_method = ""
-        self.delay_lines: list[linkemu.DelayLine] = []
+        self.links: dict[str, linkemu.EmulatedLink] = {}  # by name: node names, "wan", …
         self.external_processes: list[subprocess.Popen[bytes]] = []
         self.proxy_mode = ""
 
@@ -156,16 +158,14 @@ class Cluster:
         topo_spec = self.scenario.topology
         names = [n.name for n in self.scenario.cluster.nodes]
         addresses = underlay_addresses(topo_spec.underlay_cidr, len(names))
-        link: dict[str, Any] = {}
-        self.link_method = linkemu.method(topo_spec.link, doctor.netem_available())
-        netem = linkemu.netem_params(topo_spec.link) if self.link_method == "netem" else {}
-        if topo_spec.link.bw_mbit or netem:
-            # Rate on both ends of a node's link; netem where the node sends (params1).
-            rate = {"bw": topo_spec.link.bw_mbit} if topo_spec.link.bw_mbit else {}
-            link = {"cls": ShapedLink, "params1": {**rate, **netem}, "params2": rate}
+        netem = doctor.netem_available()
+        self.link_method = linkemu.method(topo_spec.link, netem) or \
+            linkemu.method(topo_spec.wan or topo_spec.link, netem)
         topo_cls = lookup("kemu.topologies", topo_spec.name, "topology")
         topo = topo_cls(nodes=[(n, str(a)) for n, a in zip(names, addresses, strict=True)],
-                        link=link)
+                        link=_mininet_link(topo_spec.link, netem, both_ends=False),
+                        wan=_mininet_link(topo_spec.wan, netem, both_ends=True),
+                        labels={n.name: n.labels for n in self.scenario.cluster.nodes})
         external = self.scenario.external
         if external:
             self._add_edge(topo, external)
@@ -191,11 +191,14 @@ class Cluster:
         if self.link_method == "delay-line":
             self.log(f"link delay/jitter/loss: no sch_netem here, using kemu's delay line "
                      f"({linkemu.CEILING})")
-            for node in self.nodes.values():
-                line = linkemu.DelayLine(node, topo_spec.link, self.state,
-                                         self.state.dir / "delay-line")
-                self.delay_lines.append(line)
-                line.start()
+        for name, (a, b) in topo.named_links.items():
+            link = self.net.linksBetween(self.net[a], self.net[b])[0]
+            wan = name not in self.nodes
+            params = (topo_spec.wan or LinkParams()) if wan else topo_spec.link
+            self.links[name] = linkemu.EmulatedLink(
+                name, link, [link.intf1, link.intf2] if wan else [link.intf1], params, netem,
+                self.state, self.state.dir / "delay-line")
+            self.links[name].start()
         if external:
             self._route_edge(external)
 
@@ -262,7 +265,7 @@ class Cluster:
         assert external
         lb = external.load_balancer
         entries = []
-        for svc in self.scenario.services if vips else []:
+        for svc in self.services if vips else []:
             if svc.type != "LoadBalancer" or not svc.load_balancer_ip:
                 continue
             for port in svc.ports:
@@ -321,6 +324,7 @@ class Cluster:
                                "delay_jitter_loss": self.link_method or None}
         if self.link_method == "delay-line":
             out["ceiling"] = linkemu.CEILING
+        out["links"] = {name: link.describe() for name, link in self.links.items()}
         return out
 
     def load_balancer_state(self) -> dict[str, Any] | None:
@@ -383,8 +387,12 @@ class Cluster:
         if not probes:
             return
         deadline = time.monotonic() + patience(timeout)
-        link = self.scenario.topology.link
-        steady_ms = READY_RTT_MS + 2 * (link.delay_ms + link.jitter_ms)  # the link's own share
+        # The links' own share of a round trip: the slowest node link, and every WAN link.
+        delays = {name: link.params.delay_ms + link.params.jitter_ms
+                  for name, link in self.links.items()}
+        steady_ms = READY_RTT_MS + 2 * (max((d for n, d in delays.items() if n in self.nodes),
+                                            default=0.0) +
+                                        sum(d for n, d in delays.items() if n not in self.nodes))
         with ThreadPoolExecutor(max_workers=min(32, len(probes))) as pool:
             waits = [pool.submit(_wait_steady, prefix, target, label, deadline, steady_ms)
                      for prefix, target, label in probes]
@@ -416,6 +424,88 @@ class Cluster:
                 self.backend.add_peers(self.nodes[other], [lease])
         self.backend.add_peers(self.nodes[name], self._peers_of(name))
 
+    # -- changes during a run: a scenario's events -------------------------------------------
+
+    def set_link(self, name: str, up: bool) -> None:
+        self.links[name].set_carrier(up)
+
+    def change_link(self, name: str, changes: dict[str, Any]) -> None:
+        self.links[name].change(changes)
+
+    def delete_pod(self, key: str) -> str:
+        """kubectl delete pod: the pod goes (containers, CNI DEL, sandbox); if a Deployment
+        owns it, its replacement starts under a new name, which is returned."""
+        pod = self.pods[key]
+        template = next((t for t in self.scenario.templates.values()
+                         if key in replicas_of(t, {key})), None)
+        new = replacement(template, set(self.pods)) if template else ""
+        with self._exclusive():
+            self.kubelets[pod.node.name].kill_pod(pod)
+            del self.pods[key]
+        if template:
+            self._create_pod(replace(template, name=new.split("/", 1)[1]))
+        return new
+
+    def scale(self, deployment: str, replicas: int) -> tuple[list[str], list[str]]:
+        """kubectl scale: the Deployment's pods made or deleted; returns (made, deleted)."""
+        template = self.scenario.templates[deployment]
+        add, remove = scale(template, set(self.pods), replicas)
+        for key in remove:
+            pod = self.pods[key]
+            with self._exclusive():
+                self.kubelets[pod.node.name].kill_pod(pod)
+                del self.pods[key]
+        for key in add:
+            self._create_pod(replace(template, name=key.split("/", 1)[1]))
+        return add, remove
+
+    def _create_pod(self, spec: PodSpec) -> None:
+        """Scheduled where the scheduler would put it now, run by that node's kubelet."""
+        load = {name: 0 for name in self.nodes}
+        for pod in self.pods.values():
+            load[pod.node.name] += 1
+        kubelet = self.kubelets[place(spec, list(self.scenario.cluster.nodes), load)]
+        with self._exclusive():  # the control loop reads the kubelets' pods
+            pod = kubelet.run_pod(spec)
+        kubelet.wait_running(pod)
+        self.pods[spec.key] = pod
+
+    def apply(self, objects: tuple[Service | NetworkPolicy, ...]) -> None:
+        """kubectl apply of new Services and NetworkPolicies: the controllers take them up."""
+        assert self.controllers
+        with self._exclusive():
+            for obj in objects:
+                if isinstance(obj, Service):
+                    self.controllers.services.append(obj)
+                else:
+                    self.controllers.policies.append(obj)
+            self.controllers.endpoints = None  # re-render everything on the next step
+        if self.scenario.external and any(isinstance(o, Service) for o in objects):
+            self._write_lb_config(vips=True)
+
+    def delete(self, kind: str, key: str) -> None:
+        """kubectl delete service|networkpolicy."""
+        assert self.controllers
+        with self._exclusive():
+            if kind == "Service":
+                self.controllers.services = [s for s in self.controllers.services
+                                             if s.key != key]
+            else:
+                self.controllers.policies = [p for p in self.controllers.policies
+                                             if p.key != key]
+            self.controllers.endpoints = None
+        if self.scenario.external and kind == "Service":
+            self._write_lb_config(vips=True)
+
+    @property
+    def services(self) -> list[Service]:
+        """The Services as they are now (events add and delete some)."""
+        return self.controllers.services if self.controllers else list(self.scenario.services)
+
+    def _service(self, key: str) -> Service:
+        applied = [o for e in self.scenario.events for o in e.objects if isinstance(o, Service)]
+        return next(s for s in (*self.services, *applied) if s.key == key)
+
     # -- use ---------------------------------------------------------------------------------
 
     def exec_prefix(self, where: Pod | K8sNode | ExternalHost) -> list[str]:
@@ -432,10 +522,10 @@ class Cluster:
                         if h.name == endpoint.external)
             return Place(self.exec_prefix(host), host.IP(), spec.port)
         if endpoint.load_balancer:
-            svc = next(s for s in self.scenario.services if s.key == endpoint.service)
+            svc = self._service(endpoint.service)
             return Place([], svc.load_balancer_ip, endpoint.port)
         if endpoint.service:
-            svc = next(s for s in self.scenario.services if s.key == endpoint.service)
+            svc = self._service(endpoint.service)
             if endpoint.node_port:
                 node = self.nodes[endpoint.node]
                 return Place(self.exec_prefix(node), str(node_address(node)), endpoint.port)
@@ -506,7 +596,7 @@ class Cluster:
                           **({"externalName": s.external_name} if s.external_name else {}),
                           **({"loadBalancerIP": s.load_balancer_ip}
                              if s.load_balancer_ip else {})}
-                         for s in self.scenario.services],
+                         for s in self.services],
             **({"load_balancer": self.load_balancer_state(),
                 "external_hosts": {n: h.IP() for n, h in self.externals.items()}}
                if self.externals or self.scenario.external else {}),
@@ -541,9 +631,8 @@ class Cluster:
             self.leases.release(name)
         self._joined.clear()
         attempt("backend", self.backend.stop)
-        for line in self.delay_lines:
-            attempt(f"delay line of {line.node.name}", line.stop)
-        self.delay_lines.clear()
+        for link in self.links.values():
+            attempt(f"delay lines of link {link.name}", link.stop)
         if self.net is not None:
             net = self.net
             attempt("mininet", net.stop)
@@ -561,6 +650,19 @@ class Place:
     prefix: list[str]
     ip: str
     port: int
+
+
+def _mininet_link(params: LinkParams | None, netem: bool, both_ends: bool) -> dict[str, Any]:
+    """Mininet addLink options for a link: rate on both ends; netem where it sends (the
+    node's end of a node's link, both ends of a link between switches)."""
+    if params is None:
+        return {}
+    impair = linkemu.netem_params(params) if linkemu.method(params, netem) == "netem" else {}
+    if not (params.bw_mbit or impair):
+        return {}
+    rate = {"bw": params.bw_mbit} if params.bw_mbit else {}
+    return {"cls": ShapedLink, "params1": {**rate, **impair},
+            "params2": {**rate, **(impair if both_ends else {})}}
 
 
 def node_address(node: K8sNode) -> ipaddress.IPv4Address:

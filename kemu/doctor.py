@@ -98,6 +98,8 @@ def check() -> list[Capability]:
                    "kube-proxy runs in iptables mode"),
         _program("iperf3", "iperf3", "iperf3 measurements are refused"),
         _program("ping", "iputils-ping", "ping measurements are refused"),
+        _program("sockperf", "sockperf", "tcp-rr measurements are refused"),
+        _program("wrk", "wrk", "http-load measurements are refused"),
         _program("tcpdump", "tcpdump", "no packet captures"),
         _program("bird", "bird2", "calico-bgp cannot run"),
         _ovs_running(),

@@ -13,17 +13,17 @@ import contextlib
 import shutil
 import signal
 from collections.abc import Callable, Iterator
-from functools import partial
 from pathlib import Path
 from typing import Any
 
 from kemu import doctor, linkemu
 from kemu.cluster import Cluster
 from kemu.errors import CapabilityError, KemuError
-from kemu.measurements import run_measurement
+from kemu.progress import Progress
 from kemu.results import Results
 from kemu.scenario import Run, Scenario
 from kemu.state import RunState
+from kemu.timeline import Timeline
 
 Log = Callable[[str], None]
 
@@ -37,7 +37,8 @@ def preflight(scenario: Scenario, caps: list[doctor.Capability]) -> None:
         problems.append("topology.link: delay/jitter/loss need sch_netem or, as a fallback, "
                         f"kemu's delay line: {have['nfqueue'].detail}")
     for m in scenario.measurements:
-        tool = {"ping": "ping", "iperf3": "iperf3"}.get(m.type)  # http, dns: kemu's own probe
+        tool = {"ping": "ping", "iperf3": "iperf3", "tcp-rr": "sockperf",
+                "http-load": "wrk"}.get(m.type)  # http, dns, tcp-connect: kemu's own probe
         if tool and not have[tool].ok:
             problems.append(f"measurement {m.name}: {tool} is not installed")
     for plugin, feature in (("flannel-vxlan", "vxlan"), ("flannel-udp", "tun"),
@@ -85,26 +86,34 @@ def _signals_held() -> Iterator[None]:
 
 
 def run_experiment(runs: list[Run], out_dir: Path, log: Log = lambda message: None,
-                   after: Callable[[Cluster], None] | None = None) -> Results:
+                   after: Callable[[Cluster], None] | None = None,
+                   progress: Progress | None = None) -> Results:
     """Run every run, writing out_dir/results.json. Raises Interrupted on Ctrl-C/SIGTERM and
     RunsFailed if any run failed — in both cases after tearing down and saving the results."""
     caps = doctor.check()
     for run in runs:
         preflight(run.scenario, caps)
+    progress = progress or Progress()
     results = Results(out_dir, runs[0].scenario, doctor.as_dict(caps))
     failures = []
+    progress.start(runs)
     try:
         with _signals_interrupt():
             for number, run in enumerate(runs, 1):
                 if run.params:
                     log(f"run {number}/{len(runs)}: {run.label}")
+                progress.run(number, run)
                 try:
-                    _run_one(run, results, log, out_dir / "rules" / f"run-{number}", after)
+                    _run_one(run, results, log, out_dir / "rules" / f"run-{number}", after,
+                             progress)
                 except KemuError as e:
                     failures.append(f"{run.label or run.scenario.name}: {e}")
+                progress.run_done(number, run)
     except KeyboardInterrupt:
         results.finish("interrupted")
         raise Interrupted("interrupted; results so far are in " + str(results.path)) from None
+    finally:
+        progress.stop()
     if failures:
         results.finish("failed", "\n".join(failures))
         raise RunsFailed("\n".join(failures))
@@ -113,7 +122,8 @@ def run_experiment(runs: list[Run], out_dir: Path, log: Log = lambda message: No
 
 
 def _run_one(run: Run, results: Results, log: Log, rules_dir: Path,
-             after: Callable[[Cluster], None] | None = None) -> None:
+             after: Callable[[Cluster], None] | None = None,
+             progress: Progress | None = None) -> None:
     scenario = run.scenario
     entry = results.begin_run(run.params)
     state = RunState.create(scenario.name)
@@ -126,12 +136,7 @@ def _run_one(run: Run, results: Results, log: Log, rules_dir: Path,
         rules_dir.mkdir(parents=True, exist_ok=True)
         for name in cluster.nodes:  # kube-proxy's and the policies' rules, as a node holds them
             (rules_dir / f"{name}.iptables").write_text(cluster.node_rules(name))
-        for spec in scenario.measurements:
-            log(f"measuring {spec.name} ({spec.type}, {spec.source} → {spec.target})")
-            measurement = results.begin(entry, spec)
-            run_measurement(cluster, spec, partial(results.add_sample, measurement))
-            if cluster.controllers:
-                cluster.controllers.check()  # a reconcile that failed in the background
+        Timeline(cluster, results, entry, log, progress).run()
         if after:  # e.g. `kemu run --cli`: the live cluster, after measuring, before teardown
             after(cluster)
         results.finish_run(entry, "completed")

@@ -1,28 +1,34 @@
-"""Link emulation on the node links: rate with tbf (kemu/node.py: ShapedIntf); delay, jitter,
-loss and queue length with netem where the kernel has sch_netem, and otherwise with kemu's
-delay line (kemu/delay_line.c): an iptables NFQUEUE rule in each node hands the packets it
-sends on its underlay interface to a small C daemon that releases them late, or drops them.
+"""Link emulation on the underlay's links: rate with tbf (kemu/node.py: ShapedIntf); delay,
+jitter, loss and queue length with netem where the kernel has sch_netem, and otherwise with
+kemu's delay line (kemu/delay_line.c): an iptables NFQUEUE rule hands the packets leaving one
+end of the link to a small C daemon that releases them late, or drops them.
 
-Either way the impairment applies where a node sends onto its link, so between two nodes the
-one-way delay is the configured delay, and a round trip twice that. The delay line's ceiling
-is what one userspace process can hold and release: about 1 Gbit/s here (design notes).
+The impairment applies where a node sends onto its link, so between two nodes the one-way
+delay is the configured delay, and a round trip twice that. A link between two switches (the
+zones topology's WAN) is impaired at both ends, each direction once; there the delay line
+sits in the switch's namespace and takes the bridged frames leaving its WAN port.
+
+An `EmulatedLink` is one named link as a scenario's events see it: carrier down and up, and
+new parameters in the middle of a run. The delay line's ceiling is what one userspace process
+can hold and release: about 1 Gbit/s here (design notes).
 """
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from kemu.daemon import Daemon, find_binary
-from kemu.errors import KemuError
-from kemu.node import UNDERLAY_INTF, K8sNode
+from kemu.errors import CommandError, KemuError
+from kemu.node import UnderlaySwitch, tbf_args
 from kemu.scenario import LinkParams
 from kemu.state import RunState
 
 DELAY_LINE = "kemu-delay-line"
-QUEUE = 0  # NFQUEUE numbers are per network namespace: each node has its own queue 0
-CEILING = "about 1 Gbit/s through one delay line (one userspace process per node)"
+QUEUE = 0  # NFQUEUE numbers are per network namespace: each end has its own queue 0
+CEILING = "about 1 Gbit/s through one delay line (one userspace process per link end)"
 
 
 def method(link: LinkParams, netem: bool) -> str:
@@ -33,7 +39,7 @@ def method(link: LinkParams, netem: bool) -> str:
 
 
 def netem_params(link: LinkParams) -> dict[str, Any]:
-    """Mininet TCIntf parameters for the node's side of its link."""
+    """Mininet TCIntf parameters for the impaired end of a link."""
     params: dict[str, Any] = {}
     if link.delay_ms:
         params["delay"] = f"{link.delay_ms}ms"
@@ -46,26 +52,141 @@ def netem_params(link: LinkParams) -> dict[str, Any]:
     return params
 
 
-class DelayLine:
-    """The fallback on one node: the daemon, then the rule that feeds it."""
+def _netem_args(link: LinkParams) -> str:
+    args = f"netem delay {link.delay_ms}ms"
+    if link.jitter_ms:
+        args += f" {link.jitter_ms}ms"
+    if link.loss_pct:
+        args += f" loss {link.loss_pct}%"
+    return args + f" limit {link.queue or 1000}"
 
-    def __init__(self, node: K8sNode, link: LinkParams, state: RunState, log_dir: Path):
-        argv = [find_binary(DELAY_LINE, "kemu/delay_line.c"), str(QUEUE),
-                str(round(link.delay_ms * 1000)), str(round(link.jitter_ms * 1000)),
-                str(round(link.loss_pct * 10000)), str(link.queue or 1000)]
-        self.node = node
-        self.daemon = Daemon(node, "delay line", argv, state, log_dir / f"{node.name}.log")
+
+def _run(node: Any, *argv: str, input: str | None = None) -> None:
+    """argv in the namespace of a Mininet node (host or switch); raise on failure."""
+    proc = subprocess.run(["nsenter", f"--net={node.netns_path}", "--", *argv], input=input,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise CommandError(list(argv), proc.returncode, proc.stderr, where=node.name)
+
+
+class DelayLine:
+    """The fallback at one end of a link: the daemon in that end's namespace, then the rule
+    that feeds it the packets leaving through that interface."""
+
+    def __init__(self, intf: Any, link: LinkParams, state: RunState, log_dir: Path):
+        node = intf.node
+        self.intf, self.node = intf, node
+        argv = [find_binary(DELAY_LINE, "kemu/delay_line.c"), str(QUEUE), *_line_args(link),
+                str(link.queue or 1000)]
+        self.daemon = Daemon(node, "delay line", argv, state, log_dir / f"{intf.name}.log")
 
     def start(self) -> None:
+        bridged = isinstance(self.node, UnderlaySwitch)
+        if bridged:  # frames crossing the bridge must pass its netfilter hooks to be queued
+            sysctl = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+            if not sysctl.exists():
+                raise KemuError("delay on a link between switches needs br_netfilter "
+                                "(modprobe br_netfilter), or sch_netem")
+            _run(self.node, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1")
         proc = self.daemon.start(stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         assert proc.stdout is not None
         if proc.stdout.readline().strip() != b"ready":
             raise KemuError(self.daemon.failure())
         # No --queue-bypass: if the daemon dies the link goes dark, visibly, rather than
         # silently losing its delay in the middle of a measurement.
-        self.node.run("iptables", "-w", "-t", "mangle", "-A", "POSTROUTING", "-o",
-                      UNDERLAY_INTF, "-m", "comment", "--comment", "kemu link emulation",
-                      "-j", "NFQUEUE", "--queue-num", str(QUEUE))
+        match = ["-m", "physdev", "--physdev-out"] if bridged else ["-o"]
+        _run(self.node, "iptables", "-w", "-t", "mangle", "-A", "POSTROUTING", *match,
+             self.intf.name, "-m", "comment", "--comment", "kemu link emulation",
+             "-j", "NFQUEUE", "--queue-num", str(QUEUE))
+
+    def set(self, link: LinkParams) -> None:
+        """New delay, jitter and loss for the packets queued from now on."""
+        proc = self.daemon.proc
+        if proc is None or proc.stdin is None or proc.poll() is not None:
+            raise KemuError(self.daemon.failure())
+        proc.stdin.write((" ".join(_line_args(link)) + "\n").encode())
+        proc.stdin.flush()
 
     def stop(self) -> None:
         self.daemon.stop()
+
+
+def _line_args(link: LinkParams) -> list[str]:
+    return [str(round(link.delay_ms * 1000)), str(round(link.jitter_ms * 1000)),
+            str(round(link.loss_pct * 10000))]
+
+
+class EmulatedLink:
+    """A named link of the underlay (a node's, or the WAN between zones) at run time."""
+
+    def __init__(self, name: str, link: Any, impaired: list[Any], params: LinkParams,
+                 netem: bool, state: RunState, log_dir: Path):
+        self.name, self.link, self.params = name, link, params
+        self.impaired = impaired  # the interfaces whose outgoing packets are delayed
+        self.netem, self.state, self.log_dir = netem, state, log_dir
+        self.delay_lines: list[DelayLine] = []
+        self.up = True
+
+    @property
+    def method(self) -> str:
+        return method(self.params, self.netem)
+
+    def start(self) -> None:
+        """The parameters the link was built with: rate and netem are already in place
+        (Mininet's TCLink); the delay line, where there is no netem, starts here."""
+        if self.method == "delay-line":
+            self._start_delay_lines()
+
+    def _start_delay_lines(self) -> None:
+        for intf in self.impaired:
+            line = DelayLine(intf, self.params, self.state, self.log_dir)
+            self.delay_lines.append(line)
+            line.start()
+
+    def set_carrier(self, up: bool) -> None:
+        """Carrier lost or back, as when a cable is pulled: the far end of the link (the
+        switch port) goes down, the near end keeps its addresses and routes."""
+        far = self.link.intf2
+        _run(far.node, "ip", "link", "set", "dev", far.name, "up" if up else "down")
+        self.up = up
+
+    def change(self, changes: dict[str, Any]) -> None:
+        """New parameters (LinkParams fields): rate on both ends, delay/jitter/loss where
+        the link is impaired — through netem, or the delay line."""
+        before, self.params = self.params, replace(self.params, **changes)
+        if self.params.bw_mbit != before.bw_mbit or self.netem:
+            for intf in {self.link.intf1, self.link.intf2}:
+                self._rebuild_qdiscs(intf, netem=self.netem and intf in self.impaired)
+        if self.netem:
+            return
+        if self.delay_lines:
+            for line in self.delay_lines:
+                line.set(self.params)
+        elif self.method == "delay-line":
+            self._start_delay_lines()
+
+    def _rebuild_qdiscs(self, intf: Any, netem: bool) -> None:
+        """The interface's qdiscs as ShapedIntf builds them: tbf at the root (handle 5:),
+        netem under it (handle 10:), or netem alone at the root."""
+        subprocess.run(["nsenter", f"--net={intf.node.netns_path}", "--", "tc", "qdisc", "del",
+                        "dev", intf.name, "root"], capture_output=True)  # none is fine too
+        commands, parent = [], "root"
+        if self.params.bw_mbit:
+            commands.append(f"qdisc add dev {intf.name} root handle 5: "
+                            f"{tbf_args(self.params.bw_mbit)}")
+            parent = "parent 5:1"
+        if netem and method(self.params, True):
+            commands.append(f"qdisc add dev {intf.name} {parent} handle 10: "
+                            f"{_netem_args(self.params)}")
+        if commands:
+            _run(intf.node, "tc", "-batch", "-", input="\n".join(commands) + "\n")
+
+    def stop(self) -> None:
+        for line in self.delay_lines:
+            line.stop()
+        self.delay_lines.clear()
+
+    def describe(self) -> dict[str, Any]:
+        p = self.params
+        return {"bw_mbit": p.bw_mbit, "delay_ms": p.delay_ms, "jitter_ms": p.jitter_ms,
+                "loss_pct": p.loss_pct, "method": self.method or None, "up": self.up}

@@ -73,6 +73,7 @@ class Parsed:
     namespaces: list[Namespace] = field(default_factory=list)
     ingresses: list[Ingress] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
+    templates: dict[str, PodSpec] = field(default_factory=dict)  # Deployment key → its pods'
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
@@ -219,6 +220,7 @@ def _parse_deployment(doc: dict[str, Any], check: _Checker) -> None:
     template_pod = _pod_spec(template.get("spec"), check, "spec.template.spec", name,
                              namespace, tlabels, owner=f"Deployment/{name}")
     if template_pod:
+        check.out.templates[f"{namespace}/{name}"] = template_pod  # scaling makes more
         # Deterministic names (web-0, web-1, …) instead of Kubernetes' random hashes, so that
         # scenarios and results can name pods.
         check.out.pods += [replace(template_pod, name=f"{name}-{i}") for i in range(replicas)]

@@ -1,4 +1,5 @@
-"""Measurements: ping and iperf3 between pods or nodes.
+"""Measurements: ping, iperf3, sockperf (tcp-rr), wrk (http-load) and kemu's own probe (http,
+dns, tcp-connect, failover) between pods, nodes, Services and external hosts.
 
 Each measurement type is a pair of pure functions — the command to run and the parser of its
 output (unit-tested on captured output) — plus a runner that executes them in the right
@@ -20,13 +21,16 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from kemu import stats
 from kemu.errors import KemuError
+from kemu.stats import percentile
 
 if TYPE_CHECKING:
     from kemu.cluster import Cluster
     from kemu.scenario import MeasurementSpec
 
 IPERF3_PORT = 5399  # kemu's own measurement port, away from a workload's iperf3 on 5201
+SOCKPERF_PORT = 5398  # tcp-rr's server, unless the measurement names a `port`
 
 Sample = dict[str, Any]
 
@@ -62,7 +66,10 @@ def summarize_ping(samples: list[Sample]) -> dict[str, Any]:
     if rtts:
         summary.update(rtt_min_ms=min(rtts), rtt_avg_ms=round(statistics.fmean(rtts), 3),
                        rtt_max_ms=max(rtts), rtt_p50_ms=round(statistics.median(rtts), 3),
-                       rtt_stdev_ms=round(statistics.pstdev(rtts), 3))
+                       rtt_stdev_ms=round(statistics.pstdev(rtts), 3),
+                       rtt_p90_ms=percentile(rtts, 90), rtt_p99_ms=percentile(rtts, 99))
+        summary.update(stats.over_repeats("rtt_avg_ms", [
+            statistics.fmean(s["rtts_ms"]) for s in samples if s["rtts_ms"]]))
     return summary
 
 
@@ -111,6 +118,8 @@ def summarize_iperf3(samples: list[Sample]) -> dict[str, Any]:
         "throughput_mbps": round(statistics.median(rates), 2),
         "throughput_mbps_mean": round(statistics.fmean(rates), 2),
         "throughput_mbps_stdev": round(statistics.pstdev(rates), 2),
+        "throughput_mbps_min": min(rates), "throughput_mbps_max": max(rates),
+        **stats.over_repeats("throughput_mbps", rates, 2),
     }
     if "retransmits" in samples[0]:
         summary["retransmits"] = sum(s["retransmits"] for s in samples)
@@ -132,25 +141,34 @@ def parse_probe(output: str) -> Sample:
     return {"requests": [json.loads(line) for line in output.splitlines() if line.strip()]}
 
 
-def percentile(values: list[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
+def _p50(requests: list[dict[str, Any]]) -> float | None:
+    ok = [r["latency_ms"] for r in requests if "error" not in r]
+    return percentile(ok, 50) if ok else None
 
 
-def _latency_summary(requests: list[dict[str, Any]]) -> dict[str, Any]:
+def _latency_summary(samples: list[Sample], prefix: str = "latency") -> dict[str, Any]:
+    """Statistics of the successful requests of all repeats, and the 95 % CI of the
+    per-repeat p50 (the headline figure)."""
+    requests = [r for s in samples for r in s["requests"]]
     ok = [r["latency_ms"] for r in requests if "error" not in r]
     summary: dict[str, Any] = {"requests": len(requests), "errors": len(requests) - len(ok)}
     if ok:
-        summary.update(latency_min_ms=min(ok), latency_mean_ms=round(statistics.fmean(ok), 3),
-                       latency_p50_ms=percentile(ok, 50), latency_p90_ms=percentile(ok, 90),
-                       latency_p99_ms=percentile(ok, 99), latency_max_ms=max(ok))
+        d = stats.describe(ok)
+        summary.update({f"{prefix}_min_ms": d["min"], f"{prefix}_mean_ms": d["mean"],
+                        f"{prefix}_p50_ms": d["p50"], f"{prefix}_p90_ms": d["p90"],
+                        f"{prefix}_p99_ms": d["p99"], f"{prefix}_max_ms": d["max"],
+                        f"{prefix}_stdev_ms": d["stdev"]})
+        summary.update(stats.over_repeats(f"{prefix}_p50_ms",
+                                          [_p50(s["requests"]) for s in samples]))
+    if requests and len(ok) < len(requests):
+        summary["error_kinds"] = dict(Counter(r["error"] for r in requests if "error" in r)
+                                      .most_common(3))
     return summary
 
 
 def summarize_http(samples: list[Sample]) -> dict[str, Any]:
     requests = [r for s in samples for r in s["requests"]]
-    summary = _latency_summary(requests)
+    summary = _latency_summary(samples)
     # One request at a time, each on a new connection: the rate one client achieves.
     spans = [s["requests"][-1]["t"] + s["requests"][-1]["latency_ms"] / 1000 -
              s["requests"][0]["t"] for s in samples if s["requests"]]
@@ -163,49 +181,292 @@ def summarize_http(samples: list[Sample]) -> dict[str, Any]:
 
 def summarize_dns(samples: list[Sample]) -> dict[str, Any]:
     requests = [r for s in samples for r in s["requests"]]
-    summary = _latency_summary(requests)
+    summary = _latency_summary(samples)
     summary["answers"] = sorted({a for r in requests for a in r.get("addresses", [])})
     return summary
 
 
+def _failover_one(sample: Sample) -> dict[str, Any]:
+    failed_at = sample["failed_at"]
+    requests = sample["requests"]
+    after = [r for r in requests if r["t"] >= failed_at]
+    failures = [r for r in after if "error" in r]
+    one: dict[str, Any] = {
+        "requests": len(requests), "failed_requests": len(failures),
+        "failed_before_fault": sum(1 for r in requests if r["t"] < failed_at and "error" in r),
+        # Recovered: after the last failed request, everything succeeds.
+        "failover_s": round(failures[-1]["t"] + failures[-1]["latency_ms"] / 1000 - failed_at,
+                            3) if failures else 0.0,
+        "served_after": Counter(r.get("node") for r in after
+                                if "error" not in r and r.get("node")),
+    }
+    if sample.get("detected_at"):
+        one["detected_s"] = round(sample["detected_at"] - failed_at, 3)
+    return one
+
+
 def summarize_failover(samples: list[Sample]) -> dict[str, Any]:
     """How long clients saw failures after the node went down, and what the load balancer
-    itself noticed when."""
-    summary: dict[str, Any] = {}
-    for sample in samples[-1:]:
-        failed_at = sample["failed_at"]
-        requests = sample["requests"]
-        after = [r for r in requests if r["t"] >= failed_at]
-        failures = [r for r in after if "error" in r]
-        summary = {"requests": len(requests), "failed_requests": len(failures),
-                   "failed_before_fault": sum(1 for r in requests
-                                              if r["t"] < failed_at and "error" in r)}
-        # Recovered: after the last failed request, everything succeeds.
-        summary["failover_s"] = round(failures[-1]["t"] + failures[-1]["latency_ms"] / 1000
-                                      - failed_at, 3) if failures else 0.0
-        if sample.get("detected_at"):
-            summary["detected_s"] = round(sample["detected_at"] - failed_at, 3)
-        summary["served_after"] = dict(sorted(Counter(
-            r.get("node") for r in after if "error" not in r and r.get("node")).items()))
+    itself noticed when: request counts summed over the repeats, times averaged (with their
+    spread and 95 % CI when there are several repeats)."""
+    if not samples:
+        return {}
+    each = [_failover_one(s) for s in samples]
+    summary: dict[str, Any] = {k: sum(e[k] for e in each)
+                               for k in ("requests", "failed_requests", "failed_before_fault")}
+    times = [e["failover_s"] for e in each]
+    summary["failover_s"] = round(statistics.fmean(times), 3)
+    if len(times) > 1:
+        d = stats.describe(times)
+        summary.update(failover_s_min=d["min"], failover_s_max=d["max"],
+                       failover_s_stdev=d["stdev"], **stats.over_repeats("failover_s", times))
+    detected = [e["detected_s"] for e in each if "detected_s" in e]
+    if detected:
+        summary["detected_s"] = round(statistics.fmean(detected), 3)
+    summary["served_after"] = dict(sorted(sum((e["served_after"] for e in each),
+                                              Counter()).items()))
     return summary
+
+
+# -- tcp-rr: TCP request/response with sockperf ------------------------------------------------
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_SOCKPERF_AVG = re.compile(r"avg-(rtt|latency)=([0-9.]+) \(std-dev=([0-9.]+)\)")
+_SOCKPERF_PCT = re.compile(r"percentile ([0-9.]+) =\s*([0-9.]+)")
+_SOCKPERF_MINMAX = re.compile(r"<(MIN|MAX)> observation =\s*([0-9.]+)")
+_SOCKPERF_VALID = re.compile(r"\[Valid Duration\] RunTime=([0-9.]+) sec; SentMessages=(\d+); "
+                             r"ReceivedMessages=(\d+)")
+_SOCKPERF_DROPPED = re.compile(r"# dropped messages = (\d+)")
+_SOCKPERF_ERROR = re.compile(r"ERROR: (.*)")
+
+
+def sockperf_server_command(port: int) -> list[str]:
+    return ["sockperf", "server", "--tcp", "-p", str(port)]
+
+
+def sockperf_client_command(target: str, params: dict[str, Any], port: int) -> list[str]:
+    return ["sockperf", "ping-pong", "--tcp", "-i", target, "-p", str(port),
+            "-t", str(int(params["duration"])), "--msg-size", str(params["size"]), "--full-rtt"]
+
+
+def parse_sockperf(output: str) -> Sample:
+    """→ {rtt_avg_ms, rtt_stdev_ms, rtt_min_ms, rtt_max_ms, rtt_pNN_ms (25, 50, 75, 90, 99,
+    99.9 as p999), observations, duration_s, transactions_per_s, dropped} of one ping-pong run;
+    times are round trips (`--full-rtt`; half-RTT "latency" output is doubled). A run that did
+    not measure keeps sockperf's error and has no observations."""
+    text = _ANSI.sub("", output)
+    avg = _SOCKPERF_AVG.search(text)
+    valid = _SOCKPERF_VALID.search(text)
+    if not avg or not valid:
+        error = _SOCKPERF_ERROR.search(text)
+        return {"observations": 0,
+                "error": error.group(1).strip() if error else text.strip()[-200:]}
+    scale = 1e-3 * (2 if avg.group(1) == "latency" else 1)  # µs → ms (of a round trip)
+    sample: Sample = {"rtt_avg_ms": round(float(avg.group(2)) * scale, 4),
+                      "rtt_stdev_ms": round(float(avg.group(3)) * scale, 4)}
+    for which, value in _SOCKPERF_MINMAX.findall(text):
+        sample[f"rtt_{which.lower()}_ms"] = round(float(value) * scale, 4)
+    names = {25.0: "p25", 50.0: "p50", 75.0: "p75", 90.0: "p90", 99.0: "p99", 99.9: "p999"}
+    for pct, value in _SOCKPERF_PCT.findall(text):
+        if float(pct) in names:
+            sample[f"rtt_{names[float(pct)]}_ms"] = round(float(value) * scale, 4)
+    runtime, received = float(valid.group(1)), int(valid.group(3))
+    dropped = _SOCKPERF_DROPPED.search(text)
+    sample.update(observations=received, duration_s=runtime,
+                  transactions_per_s=round(received / runtime, 1) if runtime else None,
+                  dropped=int(dropped.group(1)) if dropped else 0)
+    return sample
+
+
+def summarize_tcp_rr(samples: list[Sample]) -> dict[str, Any]:
+    """Over the repeats: the observation-weighted mean and pooled stdev of the round trip,
+    min and max, and percentiles as the mean of each repeat's (exact with one repeat);
+    headline rtt_p50_ms, with its 95 % CI over repeats."""
+    ok = [s for s in samples if s.get("observations")]
+    summary: dict[str, Any] = {"observations": sum(s["observations"] for s in ok),
+                               "errors": len(samples) - len(ok)}
+    if len(ok) < len(samples):
+        summary["error"] = next(s.get("error", "") for s in reversed(samples)
+                                if not s.get("observations"))
+    if not ok:
+        return summary
+    n = summary["observations"]
+    mean = sum(s["rtt_avg_ms"] * s["observations"] for s in ok) / n
+    pooled = sum(s["observations"] * (s["rtt_stdev_ms"] ** 2 + (s["rtt_avg_ms"] - mean) ** 2)
+                 for s in ok) / n
+    summary.update(rtt_avg_ms=round(mean, 4), rtt_stdev_ms=round(math.sqrt(pooled), 4),
+                   rtt_min_ms=min(s["rtt_min_ms"] for s in ok),
+                   rtt_max_ms=max(s["rtt_max_ms"] for s in ok))
+    for p in ("p50", "p90", "p99"):
+        summary[f"rtt_{p}_ms"] = round(statistics.fmean(s[f"rtt_{p}_ms"] for s in ok), 4)
+    summary["transactions_per_s"] = round(statistics.fmean(s["transactions_per_s"] for s in ok),
+                                          1)
+    summary["dropped"] = sum(s.get("dropped", 0) for s in ok)
+    summary.update(stats.over_repeats("rtt_p50_ms", [s["rtt_p50_ms"] for s in ok], 4))
+    return summary
+
+
+# -- http-load: HTTP under load with wrk -------------------------------------------------------
+
+_WRK_TIME = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+_WRK_BYTES = {"B": 1, "KB": 1 << 10, "MB": 1 << 20, "GB": 1 << 30, "TB": 1 << 40}
+_WRK_LATENCY = re.compile(r"^\s*Latency\s+([0-9.]+)(us|ms|s|m|h)\s+([0-9.]+)(us|ms|s|m|h)\s+"
+                          r"([0-9.]+)(us|ms|s|m|h)", re.M)
+_WRK_DIST = re.compile(r"^\s*(50|75|90|99)%\s+([0-9.]+)(us|ms|s|m|h)", re.M)
+_WRK_TOTAL = re.compile(r"(\d+) requests in ([0-9.]+)(us|ms|s|m|h), ([0-9.]+)(B|KB|MB|GB|TB) "
+                        r"read")
+_WRK_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
+_WRK_STATUS = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+_WRK_RATE = re.compile(r"Requests/sec:\s+([0-9.]+)")
+_WRK_TRANSFER = re.compile(r"Transfer/sec:\s+([0-9.]+)(B|KB|MB|GB|TB)")
+
+
+def wrk_command(url: str, params: dict[str, Any]) -> list[str]:
+    cmd = ["wrk", "--latency", "--threads", str(params["threads"]),
+           "--connections", str(params["connections"]),
+           "--duration", f"{int(params['duration'])}s", "--timeout", f"{int(params['timeout'])}s"]
+    if params.get("host"):
+        cmd += ["--header", f"Host: {params['host']}"]
+    return [*cmd, url]
+
+
+def _ms(value: str, unit: str) -> float:
+    return round(float(value) * _WRK_TIME[unit], 4)
+
+
+def parse_wrk(output: str) -> Sample:
+    """→ {requests, duration_s, read_bytes, requests_per_s, transfer_mbps, latency_avg_ms,
+    latency_stdev_ms, latency_max_ms, latency_p50/p75/p90/p99_ms, errors: {connect, read,
+    write, timeout, status}, errors_total} of one `wrk --latency` run. `status` counts non-2xx/3xx
+    answers. A run that measured nothing (e.g. "unable to connect") keeps wrk's message."""
+    total = _WRK_TOTAL.search(output)
+    rate = _WRK_RATE.search(output)
+    if not total or not rate:
+        if "Usage: wrk" in output:
+            return {"requests": 0, "errors_total": 0, "error": "wrk refused its arguments"}
+        return {"requests": 0, "errors_total": 0, "error": output.strip()[-200:]}
+    sample: Sample = {"requests": int(total.group(1)),
+                      "duration_s": round(_ms(total.group(2), total.group(3)) / 1000, 3),
+                      "read_bytes": int(float(total.group(4)) * _WRK_BYTES[total.group(5)]),
+                      "requests_per_s": float(rate.group(1))}
+    transfer = _WRK_TRANSFER.search(output)
+    if transfer:
+        sample["transfer_mbps"] = round(float(transfer.group(1)) *
+                                        _WRK_BYTES[transfer.group(2)] * 8 / 1e6, 3)
+    latency = _WRK_LATENCY.search(output)
+    if latency:
+        g = latency.groups()
+        sample.update(latency_avg_ms=_ms(g[0], g[1]), latency_stdev_ms=_ms(g[2], g[3]),
+                      latency_max_ms=_ms(g[4], g[5]))
+    for pct, value, unit in _WRK_DIST.findall(output):
+        sample[f"latency_p{pct}_ms"] = _ms(value, unit)
+    socket_errors = _WRK_SOCKET.search(output)
+    status = _WRK_STATUS.search(output)
+    counts = [int(v) for v in socket_errors.groups()] if socket_errors else [0, 0, 0, 0]
+    errors = dict(zip(("connect", "read", "write", "timeout"), counts, strict=True))
+    errors["status"] = int(status.group(1)) if status else 0
+    sample["errors"] = errors
+    sample["errors_total"] = sum(errors.values())
+    return sample
+
+
+def summarize_http_load(samples: list[Sample]) -> dict[str, Any]:
+    """Requests and errors summed over repeats; the request rate (headline, with its 95 % CI
+    over repeats), transfer rate and latency percentiles averaged over repeats; the slowest
+    request of all."""
+    ok = [s for s in samples if s.get("requests")]
+    summary: dict[str, Any] = {"requests": sum(s["requests"] for s in samples),
+                               "errors": sum(s.get("errors_total", 0) for s in samples)}
+    failed = [s for s in samples if "error" in s]
+    if failed:
+        summary["failed_repeats"] = len(failed)
+        summary["error"] = failed[-1]["error"]
+    if not ok:
+        return summary
+    kinds: Counter[str] = Counter()
+    for s in ok:
+        kinds.update(s.get("errors", {}))
+    summary["error_kinds"] = {k: v for k, v in kinds.items() if v}
+    rates = [s["requests_per_s"] for s in ok]
+    d = stats.describe(rates, 1)
+    summary.update(requests_per_s=d["mean"], requests_per_s_min=d["min"],
+                   requests_per_s_max=d["max"], requests_per_s_stdev=d["stdev"],
+                   **stats.over_repeats("requests_per_s", rates, 1))
+    if all("transfer_mbps" in s for s in ok):
+        summary["transfer_mbps"] = round(statistics.fmean(s["transfer_mbps"] for s in ok), 3)
+    for key in ("latency_avg_ms", "latency_p50_ms", "latency_p75_ms", "latency_p90_ms",
+                "latency_p99_ms"):
+        values = [s[key] for s in ok if key in s]
+        if values:
+            summary[key] = round(statistics.fmean(values), 4)
+    maxima = [s["latency_max_ms"] for s in ok if "latency_max_ms" in s]
+    if maxima:
+        summary["latency_max_ms"] = max(maxima)
+    return summary
+
+
+# -- tcp-connect (kemu/workloads/probe.py) -----------------------------------------------------
+
+def summarize_tcp_connect(samples: list[Sample]) -> dict[str, Any]:
+    """Connect times (SYN sent → connection established) of all repeats: connect_min/mean/
+    p50/p90/p99/max_ms, errors, and the 95 % CI of the per-repeat p50 (the headline)."""
+    return _latency_summary(samples, "connect")
 
 
 # -- running -------------------------------------------------------------------------------
 
 SUMMARIZERS: dict[str, Callable[[list[Sample]], dict[str, Any]]] = {
     "ping": summarize_ping, "iperf3": summarize_iperf3, "http": summarize_http,
-    "dns": summarize_dns, "failover": summarize_failover,
+    "dns": summarize_dns, "failover": summarize_failover, "tcp-rr": summarize_tcp_rr,
+    "tcp-connect": summarize_tcp_connect, "http-load": summarize_http_load,
 }
+
+
+def summarize(kind: str, samples: list[Sample]) -> dict[str, Any]:
+    """The summary of a measurement's samples: warm-up repeats (`"warmup": true`) are left
+    out; `repeats` and `warmup_repeats` say how many of each there were."""
+    measured = [s for s in samples if not s.get("warmup")]
+    summary = SUMMARIZERS[kind](measured) if measured else {}
+    summary["repeats"] = len(measured)
+    if len(measured) < len(samples):
+        summary["warmup_repeats"] = len(samples) - len(measured)
+    return summary
 
 
 def run_measurement(cluster: Cluster, spec: MeasurementSpec,
                     record: Callable[[Sample], None]) -> None:
-    """Run every repeat of `spec`, handing each sample to `record` as it completes."""
+    """Run every repeat of `spec`, handing each sample to `record` as it completes. The
+    `warmup` repeats come first, the same as the others; their samples are numbered -N…-1 and
+    marked `"warmup": true`, and summaries leave them out."""
     source = cluster.resolve(spec.source)
     target = cluster.resolve(spec.target) if spec.target else None
-    for repeat in range(spec.params["repeat"]):
+    warmup = spec.params.get("warmup", 0)
+    for repeat in range(-warmup, spec.params["repeat"]):
         started = time.time()
-        if spec.type == "ping":
+        if spec.type == "tcp-rr":
+            assert target
+            port = spec.params.get("port") or SOCKPERF_PORT
+            sample = _run_sockperf(source.prefix, target.prefix, target.ip, port, spec.params)
+        elif spec.type == "tcp-connect":
+            assert target
+            port = spec.params.get("port") or target.port
+            if not port:
+                raise KemuError(f"measurement {spec.name}: {spec.target} has no TCP port; "
+                                f"give `port`")
+            sample = _run_probe(source.prefix, "tcp", f"{target.ip}:{port}",
+                                spec.params["count"],
+                                spec.params["timeout"] + spec.params["interval"] + 0.5,
+                                "--timeout", str(spec.params["timeout"]),
+                                "--interval", str(spec.params["interval"]))
+        elif spec.type == "http-load":
+            assert target
+            port = spec.params.get("port") or target.port
+            if not port:
+                raise KemuError(f"measurement {spec.name}: {spec.target} has no TCP port; "
+                                f"give `port`")
+            url = f"http://{target.ip}:{port}{spec.params['path']}"
+            sample = _run_wrk(source.prefix, url, spec.params)
+        elif spec.type == "ping":
             assert target
             sample = _run_ping(source.prefix, target.ip, spec.params)
         elif spec.type == "iperf3":
@@ -214,15 +475,20 @@ def run_measurement(cluster: Cluster, spec: MeasurementSpec,
         elif spec.type == "http":
             assert target
             url = f"http://{target.ip}:{target.port}{spec.params['path']}"
-            host = ("--host", spec.params["host"]) if spec.params.get("host") else ()
-            sample = _run_probe(source.prefix, "http", url, spec.params["count"], 5.0, *host)
+            options = ["--interval", str(spec.params["interval"]), "--timeout",
+                       str(spec.params["timeout"])]
+            if spec.params.get("host"):
+                options += ["--host", spec.params["host"]]
+            sample = _run_probe(source.prefix, "http", url, spec.params["count"],
+                                spec.params["interval"] + spec.params["timeout"], *options)
         elif spec.type == "failover":
             assert target
             sample = _run_failover(cluster, source.prefix, target, spec.params)
         else:
             sample = _run_probe(source.prefix, "dns", spec.params["query"],
                                 spec.params["count"], 5.0)
-        record({"repeat": repeat, "started_at": started, **sample})
+        record({"repeat": repeat, "started_at": started, **sample,
+                **({"warmup": True} if repeat < 0 else {})})
 
 
 def _run_failover(cluster: Cluster, source: list[str], target: Any,
@@ -269,6 +535,42 @@ def _run_probe(source: list[str], kind: str, target: str, count: int,
     if proc.returncode != 0:
         raise KemuError(f"{kind} probe failed: {proc.stderr.strip()[-300:]}")
     return parse_probe(proc.stdout)
+
+
+def _run_wrk(source: list[str], url: str, params: dict[str, Any]) -> Sample:
+    try:
+        proc = subprocess.run([*source, *wrk_command(url, params)], capture_output=True,
+                              text=True, timeout=params["duration"] + params["timeout"] + 30)
+    except subprocess.TimeoutExpired:
+        return {"requests": 0, "errors_total": 0, "error": "wrk did not finish in time"}
+    return parse_wrk(proc.stdout + proc.stderr)
+
+
+def _run_sockperf(source: list[str], target: list[str], target_ip: str, port: int,
+                  params: dict[str, Any]) -> Sample:
+    server = subprocess.Popen([*target, *sockperf_server_command(port)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        assert server.stdout is not None
+        banner = ""
+        while "socket(s)" not in banner:  # "… using recvfrom() to block on socket(s)": bound
+            line = server.stdout.readline()
+            if not line:
+                raise KemuError(f"sockperf server did not start: "
+                                f"{_ANSI.sub('', banner).strip()[-300:]}")
+            banner += line
+        threading.Thread(target=server.stdout.read, daemon=True).start()
+        try:
+            proc = subprocess.run([*source, *sockperf_client_command(target_ip, params, port)],
+                                  capture_output=True, text=True,
+                                  timeout=params["duration"] + 20)
+        except subprocess.TimeoutExpired:
+            return {"observations": 0, "error": "sockperf did not finish in time (no answer "
+                                                f"from {target_ip}:{port}?)"}
+        return parse_sockperf(proc.stdout + proc.stderr)
+    finally:
+        server.kill()
+        server.wait()
 
 
 def _run_ping(source: list[str], target_ip: str, params: dict[str, Any]) -> Sample:

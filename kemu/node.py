@@ -78,6 +78,10 @@ class UnderlaySwitch(LinuxBridge):
         params["inNamespace"] = True
         super().__init__(name, **params)
 
+    @property
+    def netns_path(self) -> str:
+        return f"/proc/{self.pid}/ns/net"
+
     @classmethod
     def setup(cls) -> None:
         # LinuxBridge.setup warns about the root namespace's bridge-nf sysctls, which do not
@@ -92,11 +96,13 @@ class ShapedIntf(TCIntf):
     def bwCmds(self, bw=None, **params):  # noqa: ANN001, ANN003, ANN201, N802 (Mininet's)
         if bw is None:
             return [], " root "
-        bytes_per_s = bw * 1e6 / 8
-        burst = max(65536 + 1514, int(bytes_per_s * 0.002))  # one GSO packet, or 2 ms of rate
-        cmd = (f"%s qdisc add dev %s root handle 5: tbf rate {bw}mbit burst {burst} "
-               f"latency 50ms")
-        return [cmd], " parent 5:1 "
+        return ["%s qdisc add dev %s root handle 5: " + tbf_args(bw)], " parent 5:1 "
+
+
+def tbf_args(bw_mbit: float) -> str:
+    """tc's words for a token bucket at this rate (the qdisc ShapedIntf puts on a link)."""
+    burst = max(65536 + 1514, int(bw_mbit * 1e6 / 8 * 0.002))  # one GSO packet, or 2 ms
+    return f"tbf rate {bw_mbit}mbit burst {burst} latency 50ms"
 
 
 class ShapedLink(TCLink):

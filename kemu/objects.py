@@ -147,6 +147,35 @@ class Namespace:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+def replicas_of(template: PodSpec, pods: set[str]) -> list[str]:
+    """The keys of a Deployment's pods among `pods`, by index (kemu names them <name>-<n>,
+    deterministic rather than Kubernetes' hashes, so scenarios can name them)."""
+    prefix = f"{template.namespace}/{template.name}-"
+    mine = [k for k in pods if k.startswith(prefix) and k[len(prefix):].isdigit()]
+    return sorted(mine, key=lambda k: int(k[len(prefix):]))
+
+
+def scale(template: PodSpec, pods: set[str], replicas: int) -> tuple[list[str], list[str]]:
+    """What the ReplicaSet controller does to reach `replicas`: (pod keys to create, pod keys
+    to delete). New pods take the lowest free indices; the highest indices go first."""
+    current = replicas_of(template, pods)
+    if replicas <= len(current):
+        return [], current[replicas:][::-1]
+    prefix, n = f"{template.namespace}/{template.name}-", 0
+    add: list[str] = []
+    while len(current) + len(add) < replicas:
+        if f"{prefix}{n}" not in pods:
+            add.append(f"{prefix}{n}")
+        n += 1
+    return add, []
+
+
+def replacement(template: PodSpec, pods: set[str]) -> str:
+    """The name the ReplicaSet controller gives the pod that replaces a deleted one (still in
+    `pods`, so the name is new)."""
+    return scale(template, pods, len(replicas_of(template, pods)) + 1)[0][0]
+
+
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     """Kubernetes equality-based label selection (matchLabels)."""
     return all(labels.get(k) == v for k, v in selector.items())

@@ -12,7 +12,7 @@ import copy
 import ipaddress
 import itertools
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,9 @@ from kemu.objects import (
     Service,
     ServicePort,
     matches,
+    replacement,
+    replicas_of,
+    scale,
 )
 from kemu.registry import load_group
 from kemu.scheduler import SchedulingError, schedule
@@ -57,18 +60,26 @@ DEFAULT_TOPOLOGY = "single-switch"
 
 # Keys each measurement type takes besides name/type/from/to, with defaults.
 MEASUREMENT_PARAMS: dict[str, dict[str, Any]] = {
-    "ping": {"repeat": 1, "count": 10, "interval": 0.2, "size": 56},
-    "iperf3": {"repeat": 1, "duration": 5, "parallel": 1, "reverse": False, "protocol": "tcp",
-               "bitrate": None},
-    "http": {"repeat": 1, "count": 20, "path": "/", "host": None},
-    "dns": {"repeat": 1, "count": 10, "query": None},
-    "failover": {"repeat": 1, "fail": None, "at": 2.0, "duration": 30.0, "interval": 0.1,
-                 "timeout": 0.5, "path": "/"},
+    "ping": {"repeat": 1, "warmup": 0, "count": 10, "interval": 0.2, "size": 56},
+    "iperf3": {"repeat": 1, "warmup": 0, "duration": 5, "parallel": 1, "reverse": False,
+               "protocol": "tcp", "bitrate": None},
+    "http": {"repeat": 1, "warmup": 0, "count": 20, "interval": 0.0, "timeout": 2.0,
+             "path": "/", "host": None},
+    "dns": {"repeat": 1, "warmup": 0, "count": 10, "query": None},
+    "failover": {"repeat": 1, "warmup": 0, "fail": None, "at": 2.0, "duration": 30.0,
+                 "interval": 0.1, "timeout": 0.5, "path": "/"},
+    "tcp-rr": {"repeat": 1, "warmup": 0, "duration": 2, "size": 64, "port": None},
+    "tcp-connect": {"repeat": 1, "warmup": 0, "count": 20, "interval": 0.01, "timeout": 1.0,
+                    "port": None},
+    "http-load": {"repeat": 1, "warmup": 0, "duration": 5, "connections": 10, "threads": 2,
+                  "timeout": 2, "path": "/", "host": None, "port": None},
 }
 # What each measurement type can be aimed at.
 TARGETS = {"ping": ("pod", "node", "external"), "iperf3": ("pod", "node", "external"),
            "http": ("pod", "service", "nodePort", "loadBalancer", "external"), "dns": (),
-           "failover": ("loadBalancer",)}
+           "failover": ("loadBalancer",), "tcp-rr": ("pod", "node", "external"),
+           "tcp-connect": ("pod", "node", "service", "nodePort", "loadBalancer", "external"),
+           "http-load": ("pod", "service", "nodePort", "loadBalancer", "external")}
 SOURCES = ("pod", "node", "external")
 
 
@@ -85,7 +96,8 @@ class LinkParams:
 class TopologySpec:
     name: str = DEFAULT_TOPOLOGY
     underlay_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network(DEFAULT_UNDERLAY_CIDR)
-    link: LinkParams = LinkParams()
+    link: LinkParams = LinkParams()  # every node's link
+    wan: LinkParams | None = None  # the link between zones (topologies that have one)
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,40 @@ class MeasurementSpec:
     source: Endpoint
     target: Endpoint | None  # None for dns (it queries a name)
     params: dict[str, Any]
+    background: bool = False  # runs alongside the measurements after it
+
+
+# What each event does, and the keys it takes besides `at` and `action`.
+EVENT_KEYS = {
+    "node-down": ("node",), "node-up": ("node",),  # the node stops/starts answering
+    "link-down": ("link",), "link-up": ("link",),  # carrier lost/back on a link
+    "link-set": ("link", "bw", "delay", "jitter", "loss"),  # new link parameters
+    "delete-pod": ("pod", "namespace"),  # kubectl delete pod: its Deployment replaces it
+    "scale": ("deployment", "namespace", "replicas"),  # kubectl scale deployment
+    "apply": ("manifest", "file"),  # kubectl apply: a Service or NetworkPolicy
+    "delete": ("kind", "name", "namespace"),  # kubectl delete service|networkpolicy
+}
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One change on a run's timeline, `at` seconds after its measurements start."""
+
+    at: float
+    action: str
+    target: str  # a node, a link, a pod or Deployment key, or the object's key
+    link: dict[str, Any] = field(default_factory=dict)  # link-set: the LinkParams changed
+    replicas: int = 0
+    objects: tuple[Service | NetworkPolicy, ...] = ()  # apply
+    kind: str = ""  # delete: Service or NetworkPolicy
+
+    def __str__(self) -> str:
+        units = {"bw_mbit": ("bw", "mbit"), "delay_ms": ("delay", "ms"),
+                 "jitter_ms": ("jitter", "ms"), "loss_pct": ("loss", "%")}
+        changes = " ".join(f"{units[k][0]}={v:g}{units[k][1]}" for k, v in self.link.items())
+        extra = {"scale": f" to {self.replicas}", "link-set": f" {changes}",
+                 "delete": f" {self.kind}"}.get(self.action, "")
+        return f"{self.action} {self.target.removeprefix('default/')}{extra}"
 
 
 @dataclass(frozen=True)
@@ -159,6 +205,8 @@ class Scenario:
     ingresses: tuple[Ingress, ...] = ()
     secrets: tuple[Secret, ...] = ()
     warnings: tuple[Problem, ...] = ()
+    events: tuple[EventSpec, ...] = ()  # in time order
+    templates: dict[str, PodSpec] = field(default_factory=dict)  # Deployment key → pod
 
 
 @dataclass(frozen=True)
@@ -294,6 +342,7 @@ class _Semantics:
         self.namespaces: list[Namespace] = []
         self.ingresses: list[Ingress] = []
         self.secrets: list[Secret] = []
+        self.templates: dict[str, PodSpec] = {}
         self.places: dict[str, str] = {}  # object key → where it was declared
         self.external_hosts: list[str] = []
 
@@ -303,6 +352,8 @@ class _Semantics:
     def check(self) -> Scenario:
         cluster = self._cluster(self.doc["cluster"])
         topology = self._topology(self.doc.get("topology") or {})
+        if cluster and topology:
+            cluster = self._lay_out(cluster, topology)
         if cluster and topology:
             self._disjoint({"cluster.podCIDR": cluster.pod_cidr,
                             "cluster.serviceCIDR": cluster.service_cidr,
@@ -318,9 +369,11 @@ class _Semantics:
             self.services.append(replace(INGRESS_SERVICE, type=kind))
             self._check_ingress_backends()
         external = self._external(self.doc.get("external"), cluster, topology)
+        applied = self._applied(self.doc.get("events") or [])
         services: list[Service] = []
         if cluster:
-            services, clashes = allocate(self.services, cluster.service_cidr)
+            # Services applied by events later get their addresses now, after the others'.
+            services, clashes = allocate(self.services + applied, cluster.service_cidr)
             if external:
                 taken = {external.checker_ip, *external.host_addresses().values()}
                 services, more = allocate_vips(services, external.load_balancer.pool, taken)
@@ -341,6 +394,11 @@ class _Semantics:
             self._capacity(cluster, placement)
         measurements = self._measurements(self.doc.get("measurements") or [], pods, services,
                                           cluster, external)
+        events: list[EventSpec] = []
+        if cluster and topology:
+            events = self._events(self.doc.get("events") or [], cluster, topology, pods,
+                                  services[len(services) - len(applied):])
+            services = services[:len(services) - len(applied)]
         if self.problems:
             raise ScenarioError(self.problems)
         assert cluster and topology
@@ -355,7 +413,8 @@ class _Semantics:
                         services=tuple(services), policies=tuple(self.policies),
                         namespaces=tuple(namespaces), dns=dns, external=external,
                         ingresses=tuple(self.ingresses), secrets=tuple(self.secrets),
-                        warnings=tuple(self.warnings))
+                        warnings=tuple(self.warnings), events=tuple(events),
+                        templates=self.templates)
 
     def _external(self, doc: dict[str, Any] | None, cluster: ClusterSpec | None,
                   topology: TopologySpec | None) -> ExternalSpec | None:
@@ -489,34 +548,57 @@ class _Semantics:
                                         f"{', '.join(sorted(topologies))}")
         underlay = self._cidr("topology.underlayCIDR",
                               doc.get("underlayCIDR", DEFAULT_UNDERLAY_CIDR))
-        link = doc.get("link") or {}
-        bw = None
-        if "bw" in link:
-            try:
-                bw = parse_rate_mbit(link["bw"])
-            except ValueError as e:
-                self.error("topology.link.bw", str(e))
-        times = {}
-        for key in ("delay", "jitter"):
-            try:
-                times[key] = parse_duration_ms(link[key]) if key in link else 0.0
-            except ValueError as e:
-                self.error(f"topology.link.{key}", str(e))
-        loss = 0.0
-        if "loss" in link:
-            try:
-                loss = float(str(link["loss"]).rstrip("%"))
-                if not 0 <= loss <= 100:
-                    raise ValueError
-            except ValueError:
-                self.error("topology.link.loss", f"a percentage 0-100, got {link['loss']!r}")
-        if times.get("jitter") and times.get("jitter", 0) > times.get("delay", 0):
-            self.error("topology.link.jitter", "jitter larger than the delay would need "
-                                               "packets to leave before they were sent")
+        link = self._link_params(LinkParams(), doc.get("link") or {}, "topology.link")
+        wan = None
+        if "wan" in doc:
+            if not getattr(topologies.get(name.lower()), "has_wan", False):
+                self.error("topology.wan", f"topology {name!r} has no link between zones "
+                                           f"(the zones topology has)")
+            wan = self._link_params(LinkParams(), doc["wan"], "topology.wan")
         if underlay is None:
             return None
-        return TopologySpec(name.lower(), underlay, LinkParams(
-            bw, times.get("delay", 0.0), times.get("jitter", 0.0), loss, link.get("queue", 0)))
+        return TopologySpec(name.lower(), underlay, link, wan)
+
+    def _link_params(self, base: LinkParams, doc: dict[str, Any], where: str) -> LinkParams:
+        """`base` with the link parameters `doc` gives (bw, delay, jitter, loss, queue)."""
+        changes: dict[str, Any] = {}
+        if "bw" in doc:
+            try:
+                changes["bw_mbit"] = parse_rate_mbit(doc["bw"])
+            except ValueError as e:
+                self.error(f"{where}.bw", str(e))
+        for key in ("delay", "jitter"):
+            if key in doc:
+                try:
+                    changes[f"{key}_ms"] = parse_duration_ms(doc[key])
+                except ValueError as e:
+                    self.error(f"{where}.{key}", str(e))
+        if "loss" in doc:
+            try:
+                changes["loss_pct"] = float(str(doc["loss"]).rstrip("%"))
+                if not 0 <= changes["loss_pct"] <= 100:
+                    raise ValueError
+            except ValueError:
+                self.error(f"{where}.loss", f"a percentage 0-100, got {doc['loss']!r}")
+        if "queue" in doc:
+            changes["queue"] = doc["queue"]
+        link = replace(base, **changes)
+        if link.jitter_ms > link.delay_ms:
+            self.error(f"{where}.jitter", "jitter larger than the delay would need packets to "
+                                          "leave before they were sent")
+        return link
+
+    def _lay_out(self, cluster: ClusterSpec, topology: TopologySpec) -> ClusterSpec:
+        """The topology places the nodes (e.g. in zones, by label) and may refuse a cluster
+        it cannot lay out."""
+        topo_cls = load_group("kemu.topologies").get(topology.name)
+        lay_out = getattr(topo_cls, "lay_out", None)
+        if lay_out is None:
+            return cluster
+        nodes, problems = lay_out(list(cluster.nodes))
+        for problem in problems:
+            self.error("cluster.nodes", problem)
+        return replace(cluster, nodes=tuple(nodes))
 
     def _disjoint(self, cidrs: dict[str, ipaddress.IPv4Network]) -> None:
         items = list(cidrs.items())
@@ -553,6 +635,7 @@ class _Semantics:
                 self.namespaces += parsed.namespaces
                 self.ingresses += parsed.ingresses
                 self.secrets += parsed.secrets
+                self.templates.update(parsed.templates)
                 keys = [o.key for o in parsed.services] + [o.key for o in parsed.policies] + \
                     [o.key for o in parsed.ingresses]
                 for key in keys:
@@ -580,11 +663,13 @@ class _Semantics:
             names.add(doc["name"])
             allowed = MEASUREMENT_PARAMS[kind]
             for key in doc:
-                if key not in allowed and key not in ("name", "type", "from", "to"):
+                if key not in allowed and key not in ("name", "type", "from", "to",
+                                                      "background"):
                     self.error(f"{where}.{key}", f"not a parameter of {kind} "
                                                  f"(it takes: {', '.join(allowed)})")
             if doc.get("bitrate") and doc.get("protocol", "tcp") != "udp":
                 self.error(f"{where}.bitrate", "bitrate applies to protocol: udp only")
+            self._tool_params(doc, kind, where)
             source = self._endpoint(doc["from"], f"{where}.from", pods, services, node_names,
                                     SOURCES)
             if kind == "failover" and doc.get("fail") not in node_names:
@@ -610,7 +695,159 @@ class _Semantics:
                     self.error(f"{where}.to", f"measures from {source} to itself")
             if source and (target or kind == "dns"):
                 params = {k: doc.get(k, v) for k, v in allowed.items()}
-                out.append(MeasurementSpec(doc["name"], kind, source, target, params))
+                out.append(MeasurementSpec(doc["name"], kind, source, target, params,
+                                           doc.get("background", False)))
+        if out and out[-1].background:
+            self.error(f"measurements[{len(out) - 1}].background", "the last measurement has "
+                       "nothing to run alongside: put the background load before the "
+                       "measurements it should disturb")
+        return out
+
+    def _tool_params(self, doc: dict[str, Any], kind: str, where: str) -> None:
+        """What sockperf (tcp-rr) and wrk (http-load) accept, said before anything is built."""
+        duration = doc.get("duration", MEASUREMENT_PARAMS[kind].get("duration"))
+        if kind in ("tcp-rr", "http-load") and duration is not None and \
+                (duration < 1 or duration != int(duration)):
+            self.error(f"{where}.duration", f"{kind} runs for whole seconds (≥ 1); got {duration}")
+        timeout = doc.get("timeout", 1)
+        if kind == "http-load" and (timeout < 1 or timeout != int(timeout)):
+            self.error(f"{where}.timeout", f"wrk's timeout is whole seconds (≥ 1); got {timeout}")
+        if kind == "tcp-rr" and not 14 <= doc.get("size", 64) <= 65000:
+            self.error(f"{where}.size", "sockperf messages are 14 to 65000 bytes")
+        if kind == "http-load":
+            threads = doc.get("threads", MEASUREMENT_PARAMS[kind]["threads"])
+            connections = doc.get("connections", MEASUREMENT_PARAMS[kind]["connections"])
+            if connections < threads:
+                self.error(f"{where}.connections", f"wrk needs at least one connection per "
+                                                   f"thread ({connections} < {threads} threads)")
+        if kind == "tcp-connect" and "node" in (doc.get("to") or {}) and \
+                "nodePort" not in doc["to"] and not doc.get("port"):
+            self.error(f"{where}.port", "a tcp-connect to a node needs the `port` to connect to")
+
+    def _applied(self, docs: list[dict[str, Any]]) -> list[Service]:
+        """Parse what `apply` events will create (their services need addresses now)."""
+        self.event_objects: dict[int, list[Service | NetworkPolicy]] = {}
+        services: list[Service] = []
+        for i, doc in enumerate(docs):
+            if doc["action"] != "apply":
+                continue
+            where = f"events[{i}]"
+            if ("manifest" in doc) == ("file" in doc):
+                self.error(where, "apply takes one of `manifest` (inline) or `file`")
+                continue
+            if "file" in doc:
+                path = Path(self.file).parent / doc["file"]
+                try:
+                    sources = [(d, str(path), f"document {k}") for k, d in enumerate(
+                        yaml.safe_load_all(path.read_text())) if d is not None]
+                except (OSError, yaml.YAMLError) as e:
+                    self.error(f"{where}.file", f"cannot read {path}: {e}")
+                    continue
+            else:
+                sources = [(doc["manifest"], self.file, f"{where}.manifest")]
+            objects: list[Service | NetworkPolicy] = []
+            for manifest, file, place in sources:
+                parsed = parse_manifest(manifest, file, place)
+                self.problems += parsed.problems
+                if parsed.pods or parsed.namespaces or parsed.ingresses or parsed.secrets:
+                    self.error(place, "events apply Services and NetworkPolicies only")
+                objects += [*parsed.services, *parsed.policies]
+                services += parsed.services
+                for key in [o.key for o in objects]:
+                    self.places[key] = place
+            self.event_objects[i] = objects
+        return services
+
+    def _owner_template(self, key: str, pods: list[PodSpec]) -> PodSpec | None:
+        namespace, name = key.split("/", 1)
+        return next((t for t in self.templates.values() if t.namespace == namespace and
+                     name in {k.split("/", 1)[1] for k in replicas_of(t, {key})}), None)
+
+    def _events(self, docs: list[dict[str, Any]], cluster: ClusterSpec, topology: TopologySpec,
+                pods: list[PodSpec], applied: list[Service]) -> list[EventSpec]:
+        """Each event checked against the cluster as the events before it leave it."""
+        nodes = [n.name for n in cluster.nodes]
+        topo_cls = load_group("kemu.topologies")[topology.name]
+        links = topo_cls.link_names(nodes)
+        pod_keys = {p.key for p in pods}
+        objects = {("Service", s.key) for s in self.services} | \
+            {("NetworkPolicy", p.key) for p in self.policies}
+        allocated = iter(applied)  # the applied services, with their addresses
+        out: list[EventSpec] = []
+        for i in sorted(range(len(docs)), key=lambda k: docs[k]["at"]):
+            doc, where = docs[i], f"events[{i}]"
+            action, at = doc["action"], float(doc["at"])
+            for key in doc:
+                if key not in ("at", "action", *EVENT_KEYS[action]):
+                    self.error(f"{where}.{key}", f"not a key of {action} (it takes: "
+                                                 f"{', '.join(EVENT_KEYS[action])})")
+            namespace = doc.get("namespace", "default")
+            if action in ("node-down", "node-up"):
+                if doc.get("node") not in nodes:
+                    self.error(f"{where}.node", f"name the node (nodes: {', '.join(nodes)})")
+                    continue
+                out.append(EventSpec(at, action, doc["node"]))
+            elif action in ("link-down", "link-up", "link-set"):
+                if doc.get("link") not in links:
+                    self.error(f"{where}.link", f"name the link: a node's own link by the "
+                                                f"node's name, or {', '.join(links)}")
+                    continue
+                changes = {k: v for k, v in doc.items() if k in ("bw", "delay", "jitter", "loss")}
+                if action == "link-set" and not changes:
+                    self.error(where, "link-set needs at least one of bw, delay, jitter, loss")
+                    continue
+                parsed = self._link_params(LinkParams(), changes, where)
+                link = {k: getattr(parsed, k) for k in ("bw_mbit", "delay_ms", "jitter_ms",
+                                                         "loss_pct")
+                        if {"bw_mbit": "bw", "delay_ms": "delay", "jitter_ms": "jitter",
+                            "loss_pct": "loss"}[k] in changes}
+                out.append(EventSpec(at, action, doc["link"], link=link))
+            elif action == "delete-pod":
+                key = f"{namespace}/{doc.get('pod', '')}"
+                if key not in pod_keys:
+                    self.error(f"{where}.pod", f"no pod {key} at that time")
+                    continue
+                template = self._owner_template(key, pods)
+                if template:  # its Deployment replaces it, under a new name
+                    pod_keys.add(replacement(template, pod_keys))
+                pod_keys.discard(key)
+                out.append(EventSpec(at, action, key))
+            elif action == "scale":
+                key = f"{namespace}/{doc.get('deployment', '')}"
+                if key not in self.templates:
+                    known = ", ".join(sorted(self.templates)) or "none"
+                    self.error(f"{where}.deployment", f"no Deployment {key} (Deployments: "
+                                                      f"{known})")
+                    continue
+                if "replicas" not in doc:
+                    self.error(f"{where}.replicas", "scale needs the number of replicas")
+                    continue
+                out.append(EventSpec(at, action, key, replicas=doc["replicas"]))
+                add, remove = scale(self.templates[key], pod_keys, doc["replicas"])
+                pod_keys = (pod_keys | set(add)) - set(remove)
+            elif action == "apply":
+                applied_objects = self.event_objects.get(i, [])
+                resolved: list[Service | NetworkPolicy] = []
+                for obj in applied_objects:
+                    kind = "Service" if isinstance(obj, Service) else "NetworkPolicy"
+                    if (kind, obj.key) in objects:
+                        self.error(where, f"{kind} {obj.key} exists at that time (an update "
+                                          f"is not an event kemu has yet)")
+                    objects.add((kind, obj.key))
+                    resolved.append(next(allocated) if kind == "Service" else obj)
+                if applied_objects:
+                    out.append(EventSpec(at, action, ", ".join(o.key for o in resolved),
+                                         objects=tuple(resolved)))
+            else:  # delete
+                kind, key = doc.get("kind", ""), f"{namespace}/{doc.get('name', '')}"
+                if kind not in ("Service", "NetworkPolicy"):
+                    self.error(f"{where}.kind", "delete takes kind Service or NetworkPolicy")
+                    continue
+                if (kind, key) not in objects:
+                    self.error(f"{where}.name", f"no {kind} {key} at that time")
+                    continue
+                objects.discard((kind, key))
+                out.append(EventSpec(at, action, key, kind=kind))
         return out
 
     def _endpoint(self, doc: dict[str, Any], where: str, pods: list[PodSpec],

@@ -17,17 +17,22 @@ def schedule(pods: list[PodSpec], nodes: list[NodeSpec]) -> dict[str, str]:
     load = {node.name: 0 for node in nodes}
     placement: dict[str, str] = {}
     for pod in pods:
-        if pod.node_name:
-            if pod.node_name not in load:
-                raise SchedulingError(f"pod {pod.key}: nodeName {pod.node_name!r} is not a node "
-                                      f"of the cluster ({', '.join(load)})")
-            chosen = pod.node_name
-        else:
-            feasible = [n.name for n in nodes if matches(pod.node_selector, n.labels)]
-            if not feasible:
-                raise SchedulingError(f"pod {pod.key}: no node matches nodeSelector "
-                                      f"{pod.node_selector}")
-            chosen = min(feasible, key=lambda name: load[name])
-        load[chosen] += 1
-        placement[pod.key] = chosen
+        placement[pod.key] = place(pod, nodes, load)
     return placement
+
+
+def place(pod: PodSpec, nodes: list[NodeSpec], load: dict[str, int]) -> str:
+    """One pod's node, given how many pods each node runs (updated)."""
+    if pod.node_name:
+        if pod.node_name not in load:
+            raise SchedulingError(f"pod {pod.key}: nodeName {pod.node_name!r} is not a node "
+                                  f"of the cluster ({', '.join(load)})")
+        chosen = pod.node_name
+    else:
+        feasible = [n.name for n in nodes if matches(pod.node_selector, n.labels)]
+        if not feasible:
+            raise SchedulingError(f"pod {pod.key}: no node matches nodeSelector "
+                                  f"{pod.node_selector}")
+        chosen = min(feasible, key=lambda name: load[name])
+    load[chosen] += 1
+    return chosen

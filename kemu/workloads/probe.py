@@ -1,11 +1,13 @@
-"""Client side of kemu's http and dns measurements, run inside a pod or node: one process
-makes all the requests and prints one JSON line per request.
+"""Client side of kemu's http, dns and tcp-connect measurements, run inside a pod or node: one
+process makes all the requests and prints one JSON line per request.
 
   probe http URL --count N   a new TCP connection per request (so a Service balances each);
                              reports latency, status and, from kemu/http-echo, which pod
                              answered and the client address it saw
   probe dns NAME --count N   resolves with the system resolver (the pod's resolv.conf, its
                              search path and ndots), as an application would
+  probe tcp IP:PORT --count N  opens and closes TCP connections; latency is the connect time
+                             (SYN sent → connection established), an error says why not
 """
 
 from __future__ import annotations
@@ -61,6 +63,28 @@ def dns_lookups(name: str, count: int) -> None:
         print(json.dumps(record), flush=True)
 
 
+def tcp_connects(address: str, count: int, timeout: float, interval: float = 0.0) -> None:
+    host, _, port = address.rpartition(":")
+    begin = time.monotonic()
+    for i in range(count):
+        if interval:
+            time.sleep(max(0.0, begin + i * interval - time.monotonic()))
+        record: dict[str, object] = {"t": round(time.time(), 4)}
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        started = time.perf_counter()
+        try:
+            sock.connect((host, int(port)))
+            record["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+        except OSError as e:
+            record["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
+            record["error"] = (e.strerror or str(e) or type(e).__name__) \
+                if not isinstance(e, TimeoutError) else "timed out"
+        finally:
+            sock.close()
+        print(json.dumps(record), flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,9 +98,16 @@ def main(argv: list[str] | None = None) -> None:
     name = sub.add_parser("dns")
     name.add_argument("name")
     name.add_argument("--count", type=int, default=1)
+    tcp = sub.add_parser("tcp")
+    tcp.add_argument("address", help="IP:PORT")
+    tcp.add_argument("--count", type=int, default=1)
+    tcp.add_argument("--timeout", type=float, default=1.0)
+    tcp.add_argument("--interval", type=float, default=0.0)
     args = parser.parse_args(argv)
     if args.kind == "http":
         http_requests(args.url, args.count, args.timeout, args.interval, args.host)
+    elif args.kind == "tcp":
+        tcp_connects(args.address, args.count, args.timeout, args.interval)
     else:
         dns_lookups(args.name, args.count)
 

@@ -67,13 +67,21 @@ def http_get(cluster: Cluster, client: str, url: str) -> dict[str, Any]:
     return json.loads(result.stdout)
 
 
-def shortened_scenario(name: str, directory: Path) -> Path:
-    """A shipped scenario with its measurements cut short (pings 5, iperf3 1 s once), written
-    to `directory`: the same cluster, a quick run."""
+def shortened_scenario(name: str, directory: Path, **matrix: list[Any]) -> Path:
+    """A shipped scenario with its measurements cut short (5 pings or requests, 1 s of
+    iperf3, one repeat) and its matrix narrowed to `matrix` where given (field paths with
+    "__" for "."), written to `directory`: the same cluster, a quick run."""
     import yaml
     doc = yaml.safe_load((REPO / "scenarios" / f"{name}.yaml").read_text())
     for m in doc["measurements"]:
-        m.update({"count": 5} if m["type"] == "ping" else {"duration": 1, "repeat": 1})
+        m["repeat"] = 1
+        m.pop("warmup", None)
+        if "count" in m or m["type"] in ("ping", "http", "dns"):
+            m["count"] = 5
+        if "duration" in m or m["type"] == "iperf3":
+            m["duration"] = 1
+    for key, values in matrix.items():
+        doc["matrix"][key.replace("__", ".")] = values
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path

@@ -23,7 +23,7 @@ def test_netem_is_chosen_over_the_delay_line():
     doc["topology"] = {"link": {"delay": "10ms"}}
     with running_cluster(doc) as cluster:
         assert cluster.describe()["link_emulation"]["delay_jitter_loss"] == "netem"
-        assert not cluster.delay_lines
+        assert not [line for link in cluster.links.values() for line in link.delay_lines]
         assert "netem" in in_node(cluster, "node1", "tc", "qdisc", "show", "dev", "eth0")
         # (What netem adds is measured against the bare path in test_link_emulation.py.)
 

@@ -172,24 +172,35 @@ def test_failed_build_still_tears_down(tmp_path):
     assert_nothing_left(before, run_id)
 
 
-def test_matrix_runs_each_combination_from_a_clean_cluster(tmp_path):
-    """The shipped backends-compare scenario, shortened: one run per backend, each measured."""
+def test_a_2x2_sweep_gives_4_result_groups_and_the_plots(tmp_path):
+    """The shipped backends-compare scenario, shortened and narrowed to 2 backends × 2
+    delays: one run per combination, each from a clean cluster, each measured, plotted."""
     before = root_links()
-    path = shortened_scenario("backends-compare", tmp_path)
+    path = shortened_scenario("backends-compare", tmp_path,
+                              cluster__cni__plugin=["flannel-vxlan", "calico-bgp"])
     proc = subprocess.run([KEMU, "run", str(path), "--out", str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     runs = results["runs"]
-    assert [r["params"] for r in runs] == [{"cluster.cni.plugin": p} for p in
-                                           ("flannel-udp", "flannel-vxlan", "calico-bgp")]
+    assert [r["params"] for r in runs] == [
+        {"cluster.cni.plugin": p, "topology.link.delay": d}
+        for p in ("flannel-vxlan", "calico-bgp") for d in ("0ms", "10ms")]
     for run in runs:
         assert run["status"] == "completed" and run["cluster"]["cni"] == \
             run["params"]["cluster.cni.plugin"]
-        rtt, one, four = run["measurements"]
+        rtt, one, four, http = run["measurements"]
         assert rtt["summary"]["loss_pct"] == 0
+        slow = run["params"]["topology.link.delay"] == "10ms"
+        assert (rtt["summary"]["rtt_min_ms"] > 18) == slow  # 10 ms each way, or none
         assert one["summary"]["throughput_mbps"] > 0 and four["summary"]["throughput_mbps"] > 0
-    assert {run["cluster"]["mtu"] for run in runs} == {1472, 1450, 1500}
+        assert http["summary"]["errors"] == 0
+    assert {run["cluster"]["mtu"] for run in runs} == {1450, 1500}
     assert "plugin=calico-bgp" in proc.stdout  # the table names each run
+    plots = {p.name for p in (tmp_path / "out" / "plots").iterdir()}
+    assert {"rtt.png", "tcp-1-stream.png", "tcp-4-streams.png", "http.png"} <= plots
+    csv_runs = {line.split(",")[0] for line in
+                (tmp_path / "out" / "results.csv").read_text().splitlines()[1:]}
+    assert csv_runs == {"1", "2", "3", "4"}
     for run_id in re.findall(r"run ([0-9a-f]{6}): building", proc.stderr):
         assert_nothing_left(before, run_id)

@@ -71,7 +71,8 @@ def test_100_mbit_yields_90_to_100():
 
 def test_the_delay_line_goes_with_the_cluster():
     with running_cluster(two_pods(delay="1ms")) as cluster:
-        pids = [line.daemon.proc.pid for line in cluster.delay_lines]
+        pids = [line.daemon.proc.pid for link in cluster.links.values()
+                for line in link.delay_lines]
         assert len(pids) == (2 if METHOD == "delay-line" else 0)
     import os
     assert not [p for p in pids if os.path.exists(f"/proc/{p}")]

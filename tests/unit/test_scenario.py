@@ -64,7 +64,8 @@ def test_defaults_and_placement():
     assert s.dns.enabled and s.dns.cluster_ip == "10.96.0.10"
     assert [(svc.key, svc.cluster_ip) for svc in s.services] == [("kube-system/kube-dns",
                                                                   "10.96.0.10")]
-    assert s.measurements[0].params == {"repeat": 1, "count": 10, "interval": 0.2, "size": 56}
+    assert s.measurements[0].params == {"repeat": 1, "warmup": 0, "count": 10, "interval": 0.2,
+                                        "size": 56}
 
 
 def test_unknown_key_is_an_error_with_its_path():
@@ -112,7 +113,7 @@ def test_measurement_parameter_of_another_type():
     doc = scenario()
     doc["measurements"][0]["duration"] = 5
     assert problems(doc) == ["s.yaml: measurements[0].duration: not a parameter of ping "
-                             "(it takes: repeat, count, interval, size)"]
+                             "(it takes: repeat, warmup, count, interval, size)"]
 
 
 def test_pod_cidr_too_small_for_nodes():

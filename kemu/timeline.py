@@ -1,0 +1,143 @@
+"""A run's measurement phase as a timeline. Time 0 is the start of the first measurement.
+
+- Measurements run one after another; one marked `background` starts and the next starts at
+  once, so it runs alongside them (load during a latency probe). All must finish.
+- The scenario's events happen at their times in a thread of their own (a node goes down, a
+  Deployment scales, a NetworkPolicy is applied) while the measurements go on; the phase lasts
+  until the last event too. Each event is recorded with the time it happened and what it did,
+  so a time series can be read against it.
+
+A failed event does not stop the measurements (the failure is what may be under study); it is
+recorded, and the run fails at the end with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from kemu.errors import KemuError
+from kemu.measurements import run_measurement
+from kemu.progress import Progress
+from kemu.scenario import EventSpec, MeasurementSpec
+
+if TYPE_CHECKING:
+    from kemu.cluster import Cluster
+    from kemu.results import Results
+
+Log = Callable[[str], None]
+
+
+def apply_event(cluster: Cluster, event: EventSpec) -> dict[str, Any]:
+    """Make the change; returns what it did, for the record."""
+    action = event.action
+    if action in ("node-down", "node-up"):
+        (cluster.node_down if action == "node-down" else cluster.node_up)(event.target)
+    elif action in ("link-down", "link-up"):
+        cluster.set_link(event.target, up=action == "link-up")
+    elif action == "link-set":
+        cluster.change_link(event.target, event.link)
+        return {"link": cluster.links[event.target].describe()}
+    elif action == "delete-pod":
+        new = cluster.delete_pod(event.target)
+        return {"replacement": new} if new else {}
+    elif action == "scale":
+        made, deleted = cluster.scale(event.target, event.replicas)
+        return {"created": made, "deleted": deleted}
+    elif action == "apply":
+        cluster.apply(event.objects)
+    elif action == "delete":
+        cluster.delete(event.kind, event.target)
+    else:  # the scenario's checks let no other through
+        raise KemuError(f"unknown event {action}")
+    return {}
+
+
+class Timeline:
+    def __init__(self, cluster: Cluster, results: Results, entry: dict[str, Any], log: Log,
+                 progress: Progress | None = None):
+        self.cluster, self.results, self.entry, self.log = cluster, results, entry, log
+        self.progress = progress or Progress()
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        scenario = self.cluster.scenario
+        start = time.time()
+        self.results.set_timeline(self.entry, start)
+        events = threading.Thread(target=self._events, args=(start, scenario.events),
+                                  name="kemu-events", daemon=True)
+        events.start()
+        background: list[_Background] = []
+        try:
+            for spec in scenario.measurements:
+                if spec.background:
+                    self.log(f"measuring {spec.name} in the background ({spec.type}, "
+                             f"{spec.source} → {spec.target})")
+                    background.append(_Background(self._measure, spec))
+                else:
+                    self.log(f"measuring {spec.name} ({spec.type}, {spec.source} → "
+                             f"{spec.target})")
+                    self._measure(spec)
+            for job in background:
+                job.join()
+            if scenario.events and events.is_alive():
+                last = scenario.events[-1].at
+                self.log(f"waiting for the last event (at {last:g} s)")
+            events.join()
+        finally:
+            self._stop.set()
+            events.join(timeout=30)  # an event half done finishes before teardown begins
+        if self.failures:
+            raise KemuError("; ".join(self.failures))
+
+    def _measure(self, spec: MeasurementSpec) -> None:
+        measurement = self.results.begin(self.entry, spec)
+        self.progress.measuring(spec)
+        run_measurement(self.cluster, spec, partial(self.results.add_sample, measurement))
+        self.progress.measured(spec)
+        if self.cluster.controllers:
+            self.cluster.controllers.check()  # a reconcile that failed in the background
+
+    def _events(self, start: float, events: tuple[EventSpec, ...]) -> None:
+        for event in events:
+            if self._stop.wait(max(0.0, start + event.at - time.time())):
+                return  # the run ended (interrupted, or a measurement failed)
+            happened = time.time()
+            record: dict[str, Any] = {"at": event.at, "action": event.action,
+                                      "target": event.target, "event": str(event),
+                                      "time": happened}
+            try:
+                record.update(apply_event(self.cluster, event))
+                record["status"] = "ok"
+            except Exception as e:  # noqa: BLE001 — recorded; the measurements go on
+                record.update(status="failed", error=str(e))
+                self.failures.append(f"event at {event.at:g} s ({event}): {e}")
+            record["took_s"] = round(time.time() - happened, 3)
+            self.log(f"t={happened - start:.1f} s: {event}"
+                     + ("" if record["status"] == "ok" else f" FAILED: {record['error']}"))
+            self.results.add_event(self.entry, record)
+
+
+class _Background:
+    """A measurement in a thread; its error comes out at join()."""
+
+    def __init__(self, measure: Callable[[MeasurementSpec], None], spec: MeasurementSpec):
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(measure, spec),
+                                       name=f"kemu-{spec.name}", daemon=True)
+        self.thread.start()
+
+    def _run(self, measure: Callable[[MeasurementSpec], None], spec: MeasurementSpec) -> None:
+        try:
+            measure(spec)
+        except BaseException as e:  # noqa: BLE001 — handed to the main thread
+            self.error = e
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error:
+            raise self.error

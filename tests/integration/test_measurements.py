@@ -1,0 +1,117 @@
+"""The measurement suite on a real 2-node cluster: tcp-rr (sockperf), tcp-connect (kemu's
+probe), http-load (wrk), each with warm-up and repeats, and a port where nothing listens."""
+
+import time
+
+import pytest
+
+from kemu.measurements import run_measurement, summarize
+from kemu.scenario import parse_scenario
+
+from .helpers import pod, running_cluster, scenario_doc
+
+pytestmark = pytest.mark.integration
+
+SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+
+
+def _web(name, node):
+    p = pod(name, node)
+    p["metadata"]["labels"] = {"app": "web"}
+    return p
+
+
+WORKLOADS = [_web("web-0", "node1"), _web("web-1", "node2"),
+             pod("idle", "node2", image="kemu/sleep", port=0),  # nothing listens
+             SERVICE]
+
+MEASUREMENTS = [
+    {"name": "rr", "type": "tcp-rr", "from": {"pod": "web-0"}, "to": {"pod": "web-1"},
+     "duration": 1, "repeat": 2, "warmup": 1},
+    {"name": "rr-node", "type": "tcp-rr", "from": {"pod": "web-0"}, "to": {"node": "node2"},
+     "duration": 1, "size": 1000},
+    {"name": "connect", "type": "tcp-connect", "from": {"pod": "web-0"},
+     "to": {"service": "web"}, "count": 20, "repeat": 2, "warmup": 1},
+    {"name": "connect-closed", "type": "tcp-connect", "from": {"pod": "web-0"},
+     "to": {"pod": "idle"}, "port": 9, "count": 5},
+    {"name": "load", "type": "http-load", "from": {"pod": "web-0"}, "to": {"service": "web"},
+     "duration": 1, "connections": 4, "threads": 2, "repeat": 2, "warmup": 1},
+    {"name": "load-closed", "type": "http-load", "from": {"pod": "web-0"},
+     "to": {"pod": "idle"}, "port": 8080, "duration": 1, "connections": 2, "threads": 1},
+]
+
+
+@pytest.fixture(scope="module")
+def measured():
+    """Every measurement run once on one cluster: name → (samples, summary, seconds taken)."""
+    doc = scenario_doc(WORKLOADS, measurements=MEASUREMENTS)
+    specs = parse_scenario(doc, "itest").measurements
+    out = {}
+    with running_cluster(doc) as cluster:
+        for spec in specs:
+            samples: list = []
+            started = time.monotonic()
+            run_measurement(cluster, spec, samples.append)
+            out[spec.name] = (samples, summarize(spec.type, samples),
+                              time.monotonic() - started)
+    return out
+
+
+def _warm_up_left_out(samples, summary, repeats=2):
+    assert [s["repeat"] for s in samples] == [-1, *range(repeats)]
+    assert samples[0]["warmup"] is True and not any(s.get("warmup") for s in samples[1:])
+    assert summary["repeats"] == repeats and summary["warmup_repeats"] == 1
+
+
+def test_tcp_rr_between_pods_on_two_nodes(measured):
+    samples, summary, _ = measured["rr"]
+    _warm_up_left_out(samples, summary)
+    # Cross-node through VXLAN: tens of µs to a few ms on this machine, never more than 20 ms.
+    assert 0.005 < summary["rtt_p50_ms"] < 20
+    assert summary["rtt_min_ms"] <= summary["rtt_p50_ms"] <= summary["rtt_p99_ms"] \
+        <= summary["rtt_max_ms"]
+    assert summary["observations"] > 100 and summary["errors"] == 0
+    assert summary["transactions_per_s"] > 100
+    assert summary["rtt_p50_ms_ci95"] >= 0
+    measured_obs = sum(s["observations"] for s in samples[1:])
+    assert summary["observations"] == measured_obs  # the warm-up's are not counted
+
+
+def test_tcp_rr_to_a_node(measured):
+    _, summary, _ = measured["rr-node"]
+    assert summary["repeats"] == 1 and "warmup_repeats" not in summary
+    assert 0.005 < summary["rtt_p50_ms"] < 20 and "rtt_p50_ms_ci95" not in summary
+
+
+def test_tcp_connect_to_a_service(measured):
+    samples, summary, _ = measured["connect"]
+    _warm_up_left_out(samples, summary)
+    assert summary["requests"] == 40 and summary["errors"] == 0
+    assert 0.005 < summary["connect_p50_ms"] < 20
+    assert summary["connect_p50_ms"] <= summary["connect_p99_ms"] <= summary["connect_max_ms"]
+    assert "connect_p50_ms_ci95" in summary
+
+
+def test_tcp_connect_to_a_closed_port_records_refusals(measured):
+    samples, summary, took = measured["connect-closed"]
+    assert summary["requests"] == 5 and summary["errors"] == 5
+    assert summary["error_kinds"] == {"Connection refused": 5}
+    assert "connect_p50_ms" not in summary and took < 10
+
+
+def test_http_load_through_a_service(measured):
+    samples, summary, _ = measured["load"]
+    _warm_up_left_out(samples, summary)
+    assert summary["requests"] > 50 and summary["errors"] == 0
+    assert summary["requests"] == sum(s["requests"] for s in samples[1:])
+    assert summary["requests_per_s"] > 50 and summary["transfer_mbps"] > 0
+    assert 0 < summary["latency_p50_ms"] <= summary["latency_p99_ms"] < 1000
+    assert "requests_per_s_ci95" in summary
+
+
+def test_http_load_to_a_closed_port_fails_clearly(measured):
+    samples, summary, took = measured["load-closed"]
+    assert summary["requests"] == 0 and "requests_per_s" not in summary
+    assert "Connection refused" in summary["error"] or "unable to connect" in summary["error"]
+    assert took < 15
