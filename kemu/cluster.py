@@ -75,6 +75,7 @@ class Cluster:
         self.nodes: dict[str, K8sNode] = {}
         self.kubelets: dict[str, Kubelet] = {}
         self.pods: dict[str, Pod] = {}
+        self.pods_used = {p.key for p in scenario.pods}  # every pod this run has had
         self._joined: list[str] = []
         self.timings: dict[str, float] = {}  # how long each build phase took
         self.controllers: Controllers | None = None
@@ -428,6 +429,11 @@ class Cluster:
 
     def set_link(self, name: str, up: bool) -> None:
         self.links[name].set_carrier(up)
+        if name in self.nodes:  # a node cut off stops its heartbeats too (as node_down)
+            if up:
+                self.down_since.pop(name, None)
+            else:
+                self.down_since.setdefault(name, time.monotonic())
 
     def change_link(self, name: str, changes: dict[str, Any]) -> None:
         self.links[name].change(changes)
@@ -438,10 +444,8 @@ class Cluster:
         pod = self.pods[key]
         template = next((t for t in self.scenario.templates.values()
                          if key in replicas_of(t, {key})), None)
-        new = replacement(template, set(self.pods)) if template else ""
-        with self._exclusive():
-            self.kubelets[pod.node.name].kill_pod(pod)
-            del self.pods[key]
+        new = replacement(template, set(self.pods), self.pods_used) if template else ""
+        self._remove_pod(pod)
         if template:
             self._create_pod(replace(template, name=new.split("/", 1)[1]))
         return new
@@ -449,23 +453,30 @@ class Cluster:
     def scale(self, deployment: str, replicas: int) -> tuple[list[str], list[str]]:
         """kubectl scale: the Deployment's pods made or deleted; returns (made, deleted)."""
         template = self.scenario.templates[deployment]
-        add, remove = scale(template, set(self.pods), replicas)
+        add, remove = scale(template, set(self.pods), replicas, self.pods_used)
         for key in remove:
-            pod = self.pods[key]
-            with self._exclusive():
-                self.kubelets[pod.node.name].kill_pod(pod)
-                del self.pods[key]
+            self._remove_pod(self.pods[key])
         for key in add:
             self._create_pod(replace(template, name=key.split("/", 1)[1]))
         return add, remove
 
+    def _remove_pod(self, pod: Pod) -> None:
+        with self._exclusive():  # the control loop reads the kubelets' pods
+            try:
+                self.kubelets[pod.node.name].kill_pod(pod)
+            finally:  # gone from the cluster's view even if a CNI DEL failed
+                del self.pods[pod.spec.key]
+
     def _create_pod(self, spec: PodSpec) -> None:
-        """Scheduled where the scheduler would put it now, run by that node's kubelet."""
+        """Scheduled where the scheduler would put it now (not on a node that is down), run
+        by that node's kubelet."""
         load = {name: 0 for name in self.nodes}
         for pod in self.pods.values():
             load[pod.node.name] += 1
-        kubelet = self.kubelets[place(spec, list(self.scenario.cluster.nodes), load)]
-        with self._exclusive():  # the control loop reads the kubelets' pods
+        up = [n for n in self.scenario.cluster.nodes if n.name not in self.down_since]
+        kubelet = self.kubelets[place(spec, up, {n.name: load[n.name] for n in up})]
+        self.pods_used.add(spec.key)  # taken, even if starting it fails
+        with self._exclusive():
             pod = kubelet.run_pod(spec)
         kubelet.wait_running(pod)
         self.pods[spec.key] = pod
@@ -503,8 +514,11 @@ class Cluster:
         return self.controllers.services if self.controllers else list(self.scenario.services)
 
     def _service(self, key: str) -> Service:
-        applied = [o for e in self.scenario.events for o in e.objects if isinstance(o, Service)]
-        return next(s for s in (*self.services, *applied) if s.key == key)
+        svc = next((s for s in self.services if s.key == key), None)
+        if svc is None:
+            raise KemuError(f"service {key} does not exist now (not applied yet, or deleted "
+                            f"by an event)")
+        return svc
 
     # -- use ---------------------------------------------------------------------------------
 
@@ -531,7 +545,9 @@ class Cluster:
                 return Place(self.exec_prefix(node), str(node_address(node)), endpoint.port)
             return Place([], svc.cluster_ip, endpoint.port)
         if endpoint.pod:
-            pod = self.pods[endpoint.pod]
+            pod = self.pods.get(endpoint.pod)
+            if pod is None:
+                raise KemuError(f"pod {endpoint.pod} does not exist now (deleted by an event?)")
             ports = [p.container_port for c in pod.spec.containers for p in c.ports
                      if p.protocol == "TCP"]
             return Place(self.exec_prefix(pod), pod.ip, ports[0] if ports else 0)

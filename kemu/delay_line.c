@@ -96,7 +96,9 @@ static ssize_t read_params(void)
 			delay_ns = d * 1000;
 			jitter_ns = j * 1000;
 			loss_ppm = (uint32_t)l;
-			last_due = 0; /* a shorter delay applies at once, as netem's change does */
+			/* Order is kept (held packets leave first): a shorter delay shows once the
+			 * packets held under the longer one have left. */
+			last_due = 0;
 		}
 		used -= (size_t)(end + 1 - line);
 		memmove(line, end + 1, used + 1);

@@ -21,7 +21,7 @@ from kemu.cluster import Cluster
 from kemu.errors import CapabilityError, KemuError
 from kemu.progress import Progress
 from kemu.results import Results
-from kemu.scenario import Run, Scenario
+from kemu.scenario import LinkParams, Run, Scenario
 from kemu.state import RunState
 from kemu.timeline import Timeline
 
@@ -32,10 +32,19 @@ def preflight(scenario: Scenario, caps: list[doctor.Capability]) -> None:
     """Refuse, before anything is created, what this machine cannot do."""
     have = {c.name: c for c in caps}
     problems = [f"{c.name}: {c.detail} — {c.if_missing}" for c in caps if c.required and not c.ok]
-    if linkemu.method(scenario.topology.link, have["sch_netem"].ok) == "delay-line" and \
-            not have["nfqueue"].ok:
-        problems.append("topology.link: delay/jitter/loss need sch_netem or, as a fallback, "
-                        f"kemu's delay line: {have['nfqueue'].detail}")
+    netem = have["sch_netem"].ok
+    impaired = {"topology.link": scenario.topology.link, "topology.wan": scenario.topology.wan}
+    impaired.update({f"event at {e.at:g} s ({e})": LinkParams(**e.link)
+                     for e in scenario.events if e.action == "link-set"})
+    for where, link in impaired.items():
+        if link is None or linkemu.method(link, netem) != "delay-line":
+            continue
+        if not have["nfqueue"].ok:
+            problems.append(f"{where}: delay/jitter/loss need sch_netem or, as a fallback, "
+                            f"kemu's delay line: {have['nfqueue'].detail}")
+        if where == "topology.wan" and not have["br_netfilter"].ok:  # the switches' queue
+            problems.append(f"{where}: the delay line between switches needs br_netfilter: "
+                            f"{have['br_netfilter'].detail}")
     for m in scenario.measurements:
         tool = {"ping": "ping", "iperf3": "iperf3", "tcp-rr": "sockperf",
                 "http-load": "wrk"}.get(m.type)  # http, dns, tcp-connect: kemu's own probe

@@ -129,6 +129,8 @@ class EmulatedLink:
 
     @property
     def method(self) -> str:
+        if self.delay_lines:  # once started they stay in the path, even at zero delay
+            return "delay-line"
         return method(self.params, self.netem)
 
     def start(self) -> None:
@@ -154,9 +156,12 @@ class EmulatedLink:
         """New parameters (LinkParams fields): rate on both ends, delay/jitter/loss where
         the link is impaired — through netem, or the delay line."""
         before, self.params = self.params, replace(self.params, **changes)
-        if self.params.bw_mbit != before.bw_mbit or self.netem:
-            for intf in {self.link.intf1, self.link.intf2}:
+        if self.params.bw_mbit != before.bw_mbit:  # the qdisc tree changes shape
+            for intf in (self.link.intf1, self.link.intf2):
                 self._rebuild_qdiscs(intf, netem=self.netem and intf in self.impaired)
+        elif self.netem:  # the same tree, new netem parameters: packets in it stay
+            for intf in self.impaired:
+                self._set_netem(intf, had=bool(method(before, True)))
         if self.netem:
             return
         if self.delay_lines:
@@ -164,6 +169,17 @@ class EmulatedLink:
                 line.set(self.params)
         elif self.method == "delay-line":
             self._start_delay_lines()
+
+    def _set_netem(self, intf: Any, had: bool) -> None:
+        """netem (handle 10:) added, changed or removed in place under the rate (or root)."""
+        parent = "parent 5:1" if self.params.bw_mbit else "root"
+        if not method(self.params, True):
+            _run(intf.node, "tc", "qdisc", "del", "dev", intf.name, *parent.split(), "handle",
+                 "10:")
+            return
+        verb = "change" if had else "add"
+        _run(intf.node, "tc", "qdisc", verb, "dev", intf.name, *parent.split(), "handle", "10:",
+             *_netem_args(self.params).split())
 
     def _rebuild_qdiscs(self, intf: Any, netem: bool) -> None:
         """The interface's qdiscs as ShapedIntf builds them: tbf at the root (handle 5:),

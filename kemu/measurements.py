@@ -433,11 +433,58 @@ def summarize(kind: str, samples: list[Sample]) -> dict[str, Any]:
     return summary
 
 
+class Processes:
+    """The processes of the measurements in flight (clients, and servers in target pods), so
+    that a run ending early — a failure, Ctrl-C — stops them before its teardown: a server
+    left in a pod whose namespace is deleted would wait for a client forever."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen[str]] = set()
+        self._lock = threading.Lock()
+        self._stopped = False
+
+    def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+        with self._lock:
+            if self._stopped:
+                raise KemuError("the run is stopping")
+            proc: subprocess.Popen[str] = subprocess.Popen(argv, text=True, **kwargs)
+            self._procs.add(proc)
+        return proc
+
+    def run(self, argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        """subprocess.run(capture_output=True, text=True), but stoppable."""
+        proc = self.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        finally:
+            self.end(proc)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+    def end(self, proc: subprocess.Popen[str]) -> None:
+        """Kill (if still running) and reap one process."""
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        with self._lock:
+            self._procs.discard(proc)
+
+    def stop(self) -> None:
+        """Kill every process in flight, and refuse new ones."""
+        with self._lock:
+            self._stopped = True
+            procs = list(self._procs)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+
+
 def run_measurement(cluster: Cluster, spec: MeasurementSpec,
-                    record: Callable[[Sample], None]) -> None:
+                    record: Callable[[Sample], None],
+                    procs: Processes | None = None) -> None:
     """Run every repeat of `spec`, handing each sample to `record` as it completes. The
     `warmup` repeats come first, the same as the others; their samples are numbered -N…-1 and
     marked `"warmup": true`, and summaries leave them out."""
+    procs = procs or Processes()
     source = cluster.resolve(spec.source)
     target = cluster.resolve(spec.target) if spec.target else None
     warmup = spec.params.get("warmup", 0)
@@ -446,14 +493,15 @@ def run_measurement(cluster: Cluster, spec: MeasurementSpec,
         if spec.type == "tcp-rr":
             assert target
             port = spec.params.get("port") or SOCKPERF_PORT
-            sample = _run_sockperf(source.prefix, target.prefix, target.ip, port, spec.params)
+            sample = _run_sockperf(procs, source.prefix, target.prefix, target.ip, port,
+                                   spec.params)
         elif spec.type == "tcp-connect":
             assert target
             port = spec.params.get("port") or target.port
             if not port:
                 raise KemuError(f"measurement {spec.name}: {spec.target} has no TCP port; "
                                 f"give `port`")
-            sample = _run_probe(source.prefix, "tcp", f"{target.ip}:{port}",
+            sample = _run_probe(procs, source.prefix, "tcp", f"{target.ip}:{port}",
                                 spec.params["count"],
                                 spec.params["timeout"] + spec.params["interval"] + 0.5,
                                 "--timeout", str(spec.params["timeout"]),
@@ -465,13 +513,13 @@ def run_measurement(cluster: Cluster, spec: MeasurementSpec,
                 raise KemuError(f"measurement {spec.name}: {spec.target} has no TCP port; "
                                 f"give `port`")
             url = f"http://{target.ip}:{port}{spec.params['path']}"
-            sample = _run_wrk(source.prefix, url, spec.params)
+            sample = _run_wrk(procs, source.prefix, url, spec.params)
         elif spec.type == "ping":
             assert target
-            sample = _run_ping(source.prefix, target.ip, spec.params)
+            sample = _run_ping(procs, source.prefix, target.ip, spec.params)
         elif spec.type == "iperf3":
             assert target
-            sample = _run_iperf3(source.prefix, target.prefix, target.ip, spec.params)
+            sample = _run_iperf3(procs, source.prefix, target.prefix, target.ip, spec.params)
         elif spec.type == "http":
             assert target
             url = f"http://{target.ip}:{target.port}{spec.params['path']}"
@@ -479,27 +527,27 @@ def run_measurement(cluster: Cluster, spec: MeasurementSpec,
                        str(spec.params["timeout"])]
             if spec.params.get("host"):
                 options += ["--host", spec.params["host"]]
-            sample = _run_probe(source.prefix, "http", url, spec.params["count"],
+            sample = _run_probe(procs, source.prefix, "http", url, spec.params["count"],
                                 spec.params["interval"] + spec.params["timeout"], *options)
         elif spec.type == "failover":
             assert target
-            sample = _run_failover(cluster, source.prefix, target, spec.params)
+            sample = _run_failover(procs, cluster, source.prefix, target, spec.params)
         else:
-            sample = _run_probe(source.prefix, "dns", spec.params["query"],
+            sample = _run_probe(procs, source.prefix, "dns", spec.params["query"],
                                 spec.params["count"], 5.0)
         record({"repeat": repeat, "started_at": started, **sample,
                 **({"warmup": True} if repeat < 0 else {})})
 
 
-def _run_failover(cluster: Cluster, source: list[str], target: Any,
+def _run_failover(procs: Processes, cluster: Cluster, source: list[str], target: Any,
                   params: dict[str, Any]) -> Sample:
     """Paced requests to the load balancer; `at` seconds in, the node `fail` goes down; it
     comes back when the requests are done."""
     count = int(params["duration"] / params["interval"])
     url = f"http://{target.ip}:{target.port}{params['path']}"
-    probe = subprocess.Popen([*source, *probe_command(
+    probe = procs.popen([*source, *probe_command(
         "http", url, count, "--interval", str(params["interval"]), "--timeout",
-        str(params["timeout"]))], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        str(params["timeout"]))], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     down = False
     try:
         time.sleep(params["at"])
@@ -508,15 +556,13 @@ def _run_failover(cluster: Cluster, source: list[str], target: Any,
         down = True
         out, err = probe.communicate(timeout=params["duration"] + params["timeout"] + 30)
     finally:
-        if probe.poll() is None:
-            probe.kill()
-            probe.wait()
+        procs.end(probe)
         if down:
             cluster.node_up(params["fail"])
     if probe.returncode != 0:
         raise KemuError(f"failover probe failed: {err.strip()[-300:]}")
     sample = parse_probe(out)
-    nodes = {pod.spec.name: pod.node.name for pod in cluster.pods.values()}
+    nodes = {pod.spec.name: pod.node.name for pod in dict(cluster.pods).values()}
     for record in sample["requests"]:
         if record.get("pod"):
             record["node"] = nodes.get(record["pod"], "")
@@ -527,29 +573,28 @@ def _run_failover(cluster: Cluster, source: list[str], target: Any,
             "detected_at": detected[0] if detected else None, **sample}
 
 
-def _run_probe(source: list[str], kind: str, target: str, count: int,
+def _run_probe(procs: Processes, source: list[str], kind: str, target: str, count: int,
                per_request_s: float, *options: str) -> Sample:
-    proc = subprocess.run([*source, *probe_command(kind, target, count, *options)],
-                          capture_output=True,
-                          text=True, timeout=count * per_request_s + 10)
+    proc = procs.run([*source, *probe_command(kind, target, count, *options)],
+                     timeout=count * per_request_s + 10)
     if proc.returncode != 0:
         raise KemuError(f"{kind} probe failed: {proc.stderr.strip()[-300:]}")
     return parse_probe(proc.stdout)
 
 
-def _run_wrk(source: list[str], url: str, params: dict[str, Any]) -> Sample:
+def _run_wrk(procs: Processes, source: list[str], url: str, params: dict[str, Any]) -> Sample:
     try:
-        proc = subprocess.run([*source, *wrk_command(url, params)], capture_output=True,
-                              text=True, timeout=params["duration"] + params["timeout"] + 30)
+        proc = procs.run([*source, *wrk_command(url, params)],
+                         timeout=params["duration"] + params["timeout"] + 30)
     except subprocess.TimeoutExpired:
         return {"requests": 0, "errors_total": 0, "error": "wrk did not finish in time"}
     return parse_wrk(proc.stdout + proc.stderr)
 
 
-def _run_sockperf(source: list[str], target: list[str], target_ip: str, port: int,
-                  params: dict[str, Any]) -> Sample:
-    server = subprocess.Popen([*target, *sockperf_server_command(port)], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+def _run_sockperf(procs: Processes, source: list[str], target: list[str], target_ip: str,
+                  port: int, params: dict[str, Any]) -> Sample:
+    server = procs.popen([*target, *sockperf_server_command(port)], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
     try:
         assert server.stdout is not None
         banner = ""
@@ -561,29 +606,27 @@ def _run_sockperf(source: list[str], target: list[str], target_ip: str, port: in
             banner += line
         threading.Thread(target=server.stdout.read, daemon=True).start()
         try:
-            proc = subprocess.run([*source, *sockperf_client_command(target_ip, params, port)],
-                                  capture_output=True, text=True,
-                                  timeout=params["duration"] + 20)
+            proc = procs.run([*source, *sockperf_client_command(target_ip, params, port)],
+                             timeout=params["duration"] + 20)
         except subprocess.TimeoutExpired:
             return {"observations": 0, "error": "sockperf did not finish in time (no answer "
                                                 f"from {target_ip}:{port}?)"}
         return parse_sockperf(proc.stdout + proc.stderr)
     finally:
-        server.kill()
-        server.wait()
+        procs.end(server)
 
 
-def _run_ping(source: list[str], target_ip: str, params: dict[str, Any]) -> Sample:
+def _run_ping(procs: Processes, source: list[str], target_ip: str,
+              params: dict[str, Any]) -> Sample:
     timeout = params["count"] * params["interval"] + 10
-    proc = subprocess.run([*source, *ping_command(target_ip, params)], capture_output=True,
-                          text=True, timeout=timeout)
+    proc = procs.run([*source, *ping_command(target_ip, params)], timeout=timeout)
     return parse_ping(proc.stdout + proc.stderr)
 
 
-def _run_iperf3(source: list[str], target: list[str], target_ip: str,
+def _run_iperf3(procs: Processes, source: list[str], target: list[str], target_ip: str,
                 params: dict[str, Any]) -> Sample:
-    server = subprocess.Popen([*target, *iperf3_server_command()], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    server = procs.popen([*target, *iperf3_server_command()], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
     try:
         assert server.stdout is not None
         banner = ""
@@ -595,10 +638,8 @@ def _run_iperf3(source: list[str], target: list[str], target_ip: str,
         # Keep reading: with --forceflush it reports every second, and a full pipe would
         # stall it mid-test.
         threading.Thread(target=server.stdout.read, daemon=True).start()
-        proc = subprocess.run([*source, *iperf3_client_command(target_ip, params)],
-                              capture_output=True, text=True,
-                              timeout=params["duration"] + 30)
+        proc = procs.run([*source, *iperf3_client_command(target_ip, params)],
+                         timeout=params["duration"] + 30)
         return parse_iperf3(proc.stdout)
     finally:
-        server.kill()
-        server.wait()
+        procs.end(server)

@@ -155,25 +155,28 @@ def replicas_of(template: PodSpec, pods: set[str]) -> list[str]:
     return sorted(mine, key=lambda k: int(k[len(prefix):]))
 
 
-def scale(template: PodSpec, pods: set[str], replicas: int) -> tuple[list[str], list[str]]:
+def scale(template: PodSpec, pods: set[str], replicas: int,
+          used: frozenset[str] | set[str] = frozenset()) -> tuple[list[str], list[str]]:
     """What the ReplicaSet controller does to reach `replicas`: (pod keys to create, pod keys
-    to delete). New pods take the lowest free indices; the highest indices go first."""
+    to delete). New pods take the lowest indices no pod of the run has had (`used`), so one
+    name always means one pod in the results; the highest indices go first."""
     current = replicas_of(template, pods)
     if replicas <= len(current):
         return [], current[replicas:][::-1]
-    prefix, n = f"{template.namespace}/{template.name}-", 0
+    prefix, n, taken = f"{template.namespace}/{template.name}-", 0, pods | used
     add: list[str] = []
     while len(current) + len(add) < replicas:
-        if f"{prefix}{n}" not in pods:
+        if f"{prefix}{n}" not in taken:
             add.append(f"{prefix}{n}")
         n += 1
     return add, []
 
 
-def replacement(template: PodSpec, pods: set[str]) -> str:
+def replacement(template: PodSpec, pods: set[str],
+                used: frozenset[str] | set[str] = frozenset()) -> str:
     """The name the ReplicaSet controller gives the pod that replaces a deleted one (still in
-    `pods`, so the name is new)."""
-    return scale(template, pods, len(replicas_of(template, pods)) + 1)[0][0]
+    `pods`)."""
+    return scale(template, pods, len(replicas_of(template, pods)) + 1, used)[0][0]
 
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:

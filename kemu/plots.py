@@ -127,8 +127,9 @@ REQUEST_TYPES = ("http", "dns", "tcp-connect")  # samples with a list of timed r
 
 
 def _requests(axes: Any, requests: list[dict[str, Any]], origin: float, label: str) -> None:
-    ok = [(r["t"] - origin, r["latency_ms"]) for r in requests if "error" not in r]
-    bad = [r["t"] - origin for r in requests if "error" in r]
+    timed = [r for r in requests if "t" in r]  # older results.json: dns requests had no time
+    ok = [(r["t"] - origin, r["latency_ms"]) for r in timed if "error" not in r]
+    bad = [r["t"] - origin for r in timed if "error" in r]
     axes.scatter([t for t, _ in ok], [v for _, v in ok], s=6, label=f"{label} answered")
     if bad:
         axes.scatter(bad, [0.0] * len(bad), s=14, marker="x", color="#c44e52", label="failed")

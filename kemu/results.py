@@ -49,13 +49,15 @@ class Results:
     def begin_run(self, params: dict[str, Any]) -> dict[str, Any]:
         run: dict[str, Any] = {"params": params, "status": "running", "cluster": None,
                                "measurements": []}
-        self.data["runs"].append(run)
-        self.save()
+        with self.lock:
+            self.data["runs"].append(run)
+            self.save()
         return run
 
     def set_cluster(self, run: dict[str, Any], description: dict[str, Any]) -> None:
-        run["cluster"] = description
-        self.save()
+        with self.lock:
+            run["cluster"] = description
+            self.save()
 
     def begin(self, run: dict[str, Any], spec: MeasurementSpec) -> dict[str, Any]:
         to = str(spec.target) if spec.target else spec.params.get("query", "")
@@ -69,9 +71,10 @@ class Results:
 
     def set_timeline(self, run: dict[str, Any], start: float) -> None:
         """When the measurements began: time 0 of the run's events."""
-        run["timeline_start"] = start
-        run["events"] = []
-        self.save()
+        with self.lock:
+            run["timeline_start"] = start
+            run["events"] = []
+            self.save()
 
     def add_event(self, run: dict[str, Any], record: dict[str, Any]) -> None:
         with self.lock:
@@ -97,17 +100,19 @@ class Results:
             csv.writer(f).writerows(csv_rows(number, run["params"], entry, sample))
 
     def finish_run(self, run: dict[str, Any], status: str, error: str = "") -> None:
-        run["status"] = status
-        if error:
-            run["error"] = error
-        self.save()
+        with self.lock:
+            run["status"] = status
+            if error:
+                run["error"] = error
+            self.save()
 
     def finish(self, status: str, error: str = "") -> None:
-        self.data["status"] = status
-        self.data["finished_at"] = _now()
-        if error:
-            self.data["error"] = error
-        self.save()
+        with self.lock:
+            self.data["status"] = status
+            self.data["finished_at"] = _now()
+            if error:
+                self.data["error"] = error
+            self.save()
 
 
 CSV_COLUMNS = ("run", "params", "measurement", "type", "from", "to", "repeat", "index",

@@ -561,6 +561,14 @@ class _Semantics:
 
     def _link_params(self, base: LinkParams, doc: dict[str, Any], where: str) -> LinkParams:
         """`base` with the link parameters `doc` gives (bw, delay, jitter, loss, queue)."""
+        link = replace(base, **self._link_changes(doc, where))
+        if link.jitter_ms > link.delay_ms:
+            self.error(f"{where}.jitter", "jitter larger than the delay would need packets to "
+                                          "leave before they were sent")
+        return link
+
+    def _link_changes(self, doc: dict[str, Any], where: str) -> dict[str, Any]:
+        """The LinkParams fields `doc` sets, parsed."""
         changes: dict[str, Any] = {}
         if "bw" in doc:
             try:
@@ -582,11 +590,7 @@ class _Semantics:
                 self.error(f"{where}.loss", f"a percentage 0-100, got {doc['loss']!r}")
         if "queue" in doc:
             changes["queue"] = doc["queue"]
-        link = replace(base, **changes)
-        if link.jitter_ms > link.delay_ms:
-            self.error(f"{where}.jitter", "jitter larger than the delay would need packets to "
-                                          "leave before they were sent")
-        return link
+        return changes
 
     def _lay_out(self, cluster: ClusterSpec, topology: TopologySpec) -> ClusterSpec:
         """The topology places the nodes (e.g. in zones, by label) and may refuse a cluster
@@ -697,10 +701,18 @@ class _Semantics:
                 params = {k: doc.get(k, v) for k, v in allowed.items()}
                 out.append(MeasurementSpec(doc["name"], kind, source, target, params,
                                            doc.get("background", False)))
-        if out and out[-1].background:
-            self.error(f"measurements[{len(out) - 1}].background", "the last measurement has "
-                       "nothing to run alongside: put the background load before the "
+        if docs and docs[-1].get("background"):
+            self.error(f"measurements[{len(docs) - 1}].background", "the last measurement "
+                       "has nothing to run alongside: put the background load before the "
                        "measurements it should disturb")
+        for i, m in enumerate(out):  # a server port is one per target namespace
+            clash = next((later for later in out[i + 1:] if m.background and
+                          later.type == m.type and later.target == m.target and
+                          m.type in ("iperf3", "tcp-rr")), None)
+            if clash:
+                self.error("measurements", f"{clash.name} would start its {m.type} server on "
+                           f"{m.target} while background measurement {m.name} may still use "
+                           f"the same port: measure to another target")
         return out
 
     def _tool_params(self, doc: dict[str, Any], kind: str, where: str) -> None:
@@ -758,7 +770,7 @@ class _Semantics:
             self.event_objects[i] = objects
         return services
 
-    def _owner_template(self, key: str, pods: list[PodSpec]) -> PodSpec | None:
+    def _owner_template(self, key: str) -> PodSpec | None:
         namespace, name = key.split("/", 1)
         return next((t for t in self.templates.values() if t.namespace == namespace and
                      name in {k.split("/", 1)[1] for k in replicas_of(t, {key})}), None)
@@ -767,9 +779,15 @@ class _Semantics:
                 pods: list[PodSpec], applied: list[Service]) -> list[EventSpec]:
         """Each event checked against the cluster as the events before it leave it."""
         nodes = [n.name for n in cluster.nodes]
-        topo_cls = load_group("kemu.topologies")[topology.name]
+        topo_cls = load_group("kemu.topologies").get(topology.name)
+        if topo_cls is None:
+            return []  # reported by _topology
         links = topo_cls.link_names(nodes)
+        params = {name: topology.link if name in nodes else topology.wan or LinkParams()
+                  for name in links}  # each link's parameters as the events change them
+        down: set[str] = set()  # nodes down at that time
         pod_keys = {p.key for p in pods}
+        used = set(pod_keys)  # every pod the run will have had, for new pods' names
         objects = {("Service", s.key) for s in self.services} | \
             {("NetworkPolicy", p.key) for p in self.policies}
         allocated = iter(applied)  # the applied services, with their addresses
@@ -783,33 +801,39 @@ class _Semantics:
                                                  f"{', '.join(EVENT_KEYS[action])})")
             namespace = doc.get("namespace", "default")
             if action in ("node-down", "node-up"):
-                if doc.get("node") not in nodes:
+                node = doc.get("node")
+                if node not in nodes:
                     self.error(f"{where}.node", f"name the node (nodes: {', '.join(nodes)})")
                     continue
-                out.append(EventSpec(at, action, doc["node"]))
+                if (node in down) == (action == "node-down"):
+                    self.error(f"{where}.node", f"node {node} is already "
+                                                f"{'down' if node in down else 'up'} then")
+                    continue
+                (down.add if action == "node-down" else down.discard)(node)
+                out.append(EventSpec(at, action, node))
             elif action in ("link-down", "link-up", "link-set"):
                 if doc.get("link") not in links:
                     self.error(f"{where}.link", f"name the link: a node's own link by the "
                                                 f"node's name, or {', '.join(links)}")
                     continue
-                changes = {k: v for k, v in doc.items() if k in ("bw", "delay", "jitter", "loss")}
-                if action == "link-set" and not changes:
+                given = {k: v for k, v in doc.items() if k in ("bw", "delay", "jitter", "loss")}
+                if action == "link-set" and not given:
                     self.error(where, "link-set needs at least one of bw, delay, jitter, loss")
                     continue
-                parsed = self._link_params(LinkParams(), changes, where)
-                link = {k: getattr(parsed, k) for k in ("bw_mbit", "delay_ms", "jitter_ms",
-                                                         "loss_pct")
-                        if {"bw_mbit": "bw", "delay_ms": "delay", "jitter_ms": "jitter",
-                            "loss_pct": "loss"}[k] in changes}
-                out.append(EventSpec(at, action, doc["link"], link=link))
+                changes = self._link_changes(given, where)
+                # Checked as the link will be: its parameters so far, changed.
+                params[doc["link"]] = self._link_params(params[doc["link"]], given, where)
+                out.append(EventSpec(at, action, doc["link"], link=changes))
             elif action == "delete-pod":
                 key = f"{namespace}/{doc.get('pod', '')}"
                 if key not in pod_keys:
                     self.error(f"{where}.pod", f"no pod {key} at that time")
                     continue
-                template = self._owner_template(key, pods)
+                template = self._owner_template(key)
                 if template:  # its Deployment replaces it, under a new name
-                    pod_keys.add(replacement(template, pod_keys))
+                    new = replacement(template, pod_keys, used)
+                    pod_keys.add(new)
+                    used.add(new)
                 pod_keys.discard(key)
                 out.append(EventSpec(at, action, key))
             elif action == "scale":
@@ -823,8 +847,9 @@ class _Semantics:
                     self.error(f"{where}.replicas", "scale needs the number of replicas")
                     continue
                 out.append(EventSpec(at, action, key, replicas=doc["replicas"]))
-                add, remove = scale(self.templates[key], pod_keys, doc["replicas"])
+                add, remove = scale(self.templates[key], pod_keys, doc["replicas"], used)
                 pod_keys = (pod_keys | set(add)) - set(remove)
+                used.update(add)
             elif action == "apply":
                 applied_objects = self.event_objects.get(i, [])
                 resolved: list[Service | NetworkPolicy] = []

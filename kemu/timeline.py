@@ -20,7 +20,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kemu.errors import KemuError
-from kemu.measurements import run_measurement
+from kemu.measurements import Processes, run_measurement
 from kemu.progress import Progress
 from kemu.scenario import EventSpec, MeasurementSpec
 
@@ -61,6 +61,7 @@ class Timeline:
                  progress: Progress | None = None):
         self.cluster, self.results, self.entry, self.log = cluster, results, entry, log
         self.progress = progress or Progress()
+        self.procs = Processes()  # every measurement's processes, to stop them early
         self.failures: list[str] = []
         self._stop = threading.Event()
 
@@ -68,45 +69,53 @@ class Timeline:
         scenario = self.cluster.scenario
         start = time.time()
         self.results.set_timeline(self.entry, start)
-        events = threading.Thread(target=self._events, args=(start, scenario.events),
+        events = threading.Thread(target=self._events, args=(time.monotonic(), start,
+                                                             scenario.events),
                                   name="kemu-events", daemon=True)
         events.start()
         background: list[_Background] = []
+        finished = False
         try:
             for spec in scenario.measurements:
+                where = f"{spec.type}, {spec.source} → {spec.target}"
+                record = self.results.begin(self.entry, spec)  # in the scenario's order
                 if spec.background:
-                    self.log(f"measuring {spec.name} in the background ({spec.type}, "
-                             f"{spec.source} → {spec.target})")
-                    background.append(_Background(self._measure, spec))
+                    self.log(f"measuring {spec.name} in the background ({where})")
+                    background.append(_Background(self._measure, spec, record))
                 else:
-                    self.log(f"measuring {spec.name} ({spec.type}, {spec.source} → "
-                             f"{spec.target})")
-                    self._measure(spec)
+                    self.log(f"measuring {spec.name} ({where})")
+                    self._measure(spec, record)
             for job in background:
                 job.join()
             if scenario.events and events.is_alive():
-                last = scenario.events[-1].at
-                self.log(f"waiting for the last event (at {last:g} s)")
+                self.log(f"waiting for the last event (at {scenario.events[-1].at:g} s)")
             events.join()
+            finished = True
         finally:
             self._stop.set()
+            if not finished:  # a failure or Ctrl-C: what still runs must end before teardown
+                self.procs.stop()
+            for job in background:
+                job.thread.join(timeout=10)
             events.join(timeout=30)  # an event half done finishes before teardown begins
         if self.failures:
             raise KemuError("; ".join(self.failures))
 
-    def _measure(self, spec: MeasurementSpec) -> None:
-        measurement = self.results.begin(self.entry, spec)
+    def _measure(self, spec: MeasurementSpec, record: dict[str, Any]) -> None:
         self.progress.measuring(spec)
-        run_measurement(self.cluster, spec, partial(self.results.add_sample, measurement))
+        run_measurement(self.cluster, spec, partial(self.results.add_sample, record),
+                        self.procs)
         self.progress.measured(spec)
         if self.cluster.controllers:
             self.cluster.controllers.check()  # a reconcile that failed in the background
 
-    def _events(self, start: float, events: tuple[EventSpec, ...]) -> None:
+    def _events(self, zero: float, start: float, events: tuple[EventSpec, ...]) -> None:
+        """`zero`: time 0 on the monotonic clock (waits); `start`: the same as wall-clock
+        time (records, which are compared with the samples' times)."""
         for event in events:
-            if self._stop.wait(max(0.0, start + event.at - time.time())):
+            if self._stop.wait(max(0.0, zero + event.at - time.monotonic())):
                 return  # the run ended (interrupted, or a measurement failed)
-            happened = time.time()
+            happened = start + time.monotonic() - zero
             record: dict[str, Any] = {"at": event.at, "action": event.action,
                                       "target": event.target, "event": str(event),
                                       "time": happened}
@@ -116,7 +125,7 @@ class Timeline:
             except Exception as e:  # noqa: BLE001 — recorded; the measurements go on
                 record.update(status="failed", error=str(e))
                 self.failures.append(f"event at {event.at:g} s ({event}): {e}")
-            record["took_s"] = round(time.time() - happened, 3)
+            record["took_s"] = round(start + time.monotonic() - zero - happened, 3)
             self.log(f"t={happened - start:.1f} s: {event}"
                      + ("" if record["status"] == "ok" else f" FAILED: {record['error']}"))
             self.results.add_event(self.entry, record)
@@ -125,15 +134,17 @@ class Timeline:
 class _Background:
     """A measurement in a thread; its error comes out at join()."""
 
-    def __init__(self, measure: Callable[[MeasurementSpec], None], spec: MeasurementSpec):
+    def __init__(self, measure: Callable[[MeasurementSpec, dict[str, Any]], None],
+                 spec: MeasurementSpec, record: dict[str, Any]):
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, args=(measure, spec),
+        self.thread = threading.Thread(target=self._run, args=(measure, spec, record),
                                        name=f"kemu-{spec.name}", daemon=True)
         self.thread.start()
 
-    def _run(self, measure: Callable[[MeasurementSpec], None], spec: MeasurementSpec) -> None:
+    def _run(self, measure: Callable[[MeasurementSpec, dict[str, Any]], None],
+             spec: MeasurementSpec, record: dict[str, Any]) -> None:
         try:
-            measure(spec)
+            measure(spec, record)
         except BaseException as e:  # noqa: BLE001 — handed to the main thread
             self.error = e
 

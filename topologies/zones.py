@@ -56,7 +56,7 @@ class ZonesTopo(Topo):
         self.uplink = switches[zones[0]]  # the edge (external hosts) attaches in the first zone
         self.named_links: dict[str, tuple[str, str]] = {}
         for name, address in nodes:
-            switch = switches[labels.get(name, {}).get(ZONE_LABEL, zones[0])]
+            switch = switches[labels.get(name, {}).get(ZONE_LABEL, "zone-a")]
             host = self.addHost(name, ip=address)
             self.addLink(host, switch, intfName1=UNDERLAY_INTF, **link)
             self.named_links[name] = (host, switch)

@@ -53,12 +53,15 @@ def http_requests(url: str, count: int, timeout: float, interval: float = 0.0,
 def dns_lookups(name: str, count: int) -> None:
     for _ in range(count):
         started = time.perf_counter()
-        record: dict[str, object] = {}
+        record: dict[str, object] = {"t": round(time.time(), 4)}
         try:
             infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
             record["addresses"] = sorted({info[4][0] for info in infos})
         except socket.gaierror as e:
-            record["error"] = e.strerror
+            if e.errno == socket.EAI_NONAME:  # an answer: the name does not exist (NXDOMAIN)
+                record["addresses"] = ["NXDOMAIN"]
+            else:  # no answer: a timeout, a server failure
+                record["error"] = e.strerror
         record["latency_ms"] = round((time.perf_counter() - started) * 1000, 3)
         print(json.dumps(record), flush=True)
 

@@ -129,6 +129,22 @@ def test_sigterm_behaves_like_ctrl_c(tmp_path):
     assert_nothing_left(before, run_id)
 
 
+def test_sigterm_stops_background_measurements_too(tmp_path):
+    """A background iperf3 has a server in a pod and a client in another: SIGTERM (which
+    only the main thread sees) must end both before the namespaces go."""
+    before = root_links()
+    load = {**TPUT, "name": "load", "duration": 60, "background": True}
+    proc = start(write_scenario(tmp_path, [load, SLOW]), tmp_path / "out")
+    run_id = wait_for(proc, "measuring slow")
+    time.sleep(1)
+    proc.terminate()
+    assert proc.wait(timeout=30) == 130
+    assert_nothing_left(before, run_id)
+    leftovers = subprocess.run(["pgrep", "-f", "iperf3 --(server|client)"],
+                               capture_output=True, text=True).stdout
+    assert leftovers == ""
+
+
 def test_kemu_clean_after_sigkill_removes_exactly_what_kemu_made(tmp_path):
     before = root_links()
     foreign = ["kemu-notmine", "itest-foreign"]  # look like kemu's or not: neither was recorded

@@ -138,3 +138,46 @@ def test_zones_need_two_zones_and_all_or_no_labels():
     assert "label every node" in problems(scenario(cluster__nodes=nodes("a", None),
                                                    topology=zones))[0][1]
     assert problems(scenario(topology={"wan": {"delay": "1ms"}}))[0][0] == "topology.wan"
+
+
+def test_a_name_means_one_pod_for_the_whole_run():
+    """Scaling up after a deletion does not bring the deleted pod's name back."""
+    used = {"default/web-0", "default/web-1", "default/web-2"}
+    assert scale(WEB, {"default/web-1", "default/web-2"}, 3, used) == (["default/web-3"], [])
+    spec = parse_scenario(with_events(
+        {"at": 1, "action": "delete-pod", "pod": "web-0"},
+        {"at": 2, "action": "scale", "deployment": "web", "replicas": 3},
+        {"at": 3, "action": "delete-pod", "pod": "web-3"}))
+    assert [e.target for e in spec.events][-1] == "default/web-3"
+    assert problems(with_events({"at": 1, "action": "delete-pod", "pod": "web-0"},
+                                {"at": 2, "action": "scale", "deployment": "web",
+                                 "replicas": 3},
+                                {"at": 3, "action": "delete-pod", "pod": "web-0"}))
+
+
+def test_node_and_link_state_follow_the_events():
+    found = problems(with_events({"at": 1, "action": "node-down", "node": "node2"},
+                                 {"at": 2, "action": "node-down", "node": "node2"},
+                                 {"at": 3, "action": "node-up", "node": "node1"}))
+    assert found == [("events[1].node", "node node2 is already down then"),
+                     ("events[2].node", "node node1 is already up then")]
+    # jitter is checked against the delay the link has then, not against no delay
+    doc = with_events({"at": 1, "action": "link-set", "link": "node1", "jitter": "2ms"},
+                      {"at": 2, "action": "link-set", "link": "node1", "delay": "1ms"})
+    doc["topology"] = {"link": {"delay": "10ms"}}
+    assert problems(doc) == [("events[1].jitter", "jitter larger than the delay would need "
+                                                  "packets to leave before they were sent")]
+
+
+def test_unknown_topology_with_events_is_one_clear_problem():
+    found = problems(with_events({"at": 1, "action": "link-down", "link": "wan"},
+                                 topology={"name": "mesh"}))
+    assert [w for w, _ in found] == ["topology.name"]
+
+
+def test_a_background_server_port_is_not_shared():
+    doc = scenario()
+    iperf = {"type": "iperf3", "from": {"pod": "web-0"}, "to": {"pod": "web-1"}}
+    doc["measurements"] = [{"name": "load", "background": True, **iperf},
+                           {"name": "again", **iperf}]
+    assert "again would start its iperf3 server" in problems(doc)[0][1]
