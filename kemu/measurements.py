@@ -161,8 +161,11 @@ def _latency_summary(samples: list[Sample], prefix: str = "latency") -> dict[str
         summary.update(stats.over_repeats(f"{prefix}_p50_ms",
                                           [_p50(s["requests"]) for s in samples]))
     if requests and len(ok) < len(requests):
-        summary["error_kinds"] = dict(Counter(r["error"] for r in requests if "error" in r)
-                                      .most_common(3))
+        failed = [r for r in requests if "error" in r]
+        summary["error_kinds"] = dict(Counter(r["error"] for r in failed).most_common(3))
+        # How long a failure took is a result too: a timeout, or a resolver that gave up
+        # after trying its whole search list.
+        summary["failed_latency_p50_ms"] = percentile([r["latency_ms"] for r in failed], 50)
     return summary
 
 

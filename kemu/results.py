@@ -242,7 +242,10 @@ def _describe(m: dict[str, Any]) -> str:
                 + " ".join(f"{n}:{c}" for n, c in s.get("served_after", {}).items()))
     if m["type"] in ("http", "dns"):
         if "latency_p50_ms" not in s:
-            return f"{s['errors']}/{s['requests']} failed"
+            kinds = "; ".join(s.get("error_kinds", {}))
+            took = s.get("failed_latency_p50_ms")
+            return (f"{s['errors']}/{s['requests']} failed" + (f" ({kinds})" if kinds else "")
+                    + (f", p50 {took:.3f} ms to fail" if took is not None else ""))
         result = (f"p50/p90/p99 {s['latency_p50_ms']:.3f}/{s['latency_p90_ms']:.3f}/"
                   f"{s['latency_p99_ms']:.3f} ms{_ci(s, 'latency_p50_ms', ' ms')}, "
                   f"{s['errors']} errors{_warmup(s)}")

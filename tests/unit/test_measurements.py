@@ -247,3 +247,15 @@ def test_failover_summary_over_repeats():
     assert summary["failover_s_ci95"] == pytest.approx(12.706 * math.sqrt(0.5) / math.sqrt(2),
                                                        abs=1e-3)
     assert summary["served_after"] == {"n2": 2}
+
+
+def test_failed_lookups_still_say_how_long_they_took():
+    """A resolver that tries its whole search list before giving up: the time is the result."""
+    from kemu.measurements import summarize_dns
+    from kemu.results import _describe
+    requests = [{"t": 1.0 + i, "error": "Temporary failure in name resolution",
+                 "latency_ms": v} for i, v in enumerate([1.9, 2.1, 2.0])]
+    summary = summarize_dns([{"repeat": 0, "requests": requests}])
+    assert summary["errors"] == 3 and summary["failed_latency_p50_ms"] == 2.0
+    assert _describe({"type": "dns", "summary": summary}) == (
+        "3/3 failed (Temporary failure in name resolution), p50 2.000 ms to fail")
