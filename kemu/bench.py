@@ -9,7 +9,8 @@ noisy; absolute numbers are given for context).
    number of hosts on the same topology; memory from /proc/meminfo;
 3. control plane: a killed pod leaving every node's rules; calico's routes after a node
    rejoins; the load balancer noticing a dead node;
-4. emulation accuracy: a configured link bandwidth against what iperf3 gets through it.
+4. emulation accuracy: a configured link bandwidth against what iperf3 gets through it, a
+   configured delay and loss against what ping sees (netem, or kemu's delay line here).
 """
 
 from __future__ import annotations
@@ -278,21 +279,59 @@ def accuracy(log: Log, quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for mbit in (10, 100, 1000):
         log(f"accuracy: a {mbit} Mbit/s link")
-        doc = scenario_doc(2, 0, topology={"link": {"bw": f"{mbit}mbit"}})
-        doc["workloads"] = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": n},
-                             "spec": {"nodeName": node,
-                                      "containers": [{"name": "c", "image": "kemu/sleep"}]}}
-                            for n, node in (("a", "node1"), ("b", "node2"))]
-        with cluster(doc) as built:
+        with cluster(_two_pods({"bw": f"{mbit}mbit"})) as built:
             a, b = built.pods["default/a"], built.pods["default/b"]
             got = throughput(built.exec_prefix(a), built.exec_prefix(b), b.ip, 1,
                              2 if quick else 4, 1)["mbps_median"]
         # Goodput over the wire rate: VXLAN adds 50 bytes to each 1500-byte frame.
         out[f"bw_{mbit}mbit"] = {"configured_mbps": mbit, "measured_mbps": got,
                                  "ratio": round(got / mbit, 3)}
-    out["delay"] = "not measured: this kernel has no sch_netem and kemu has no fallback yet" \
-        if not any(c.name == "sch_netem" and c.ok for c in doctor.check()) else "todo"
+    # Delay and loss: what ping sees over the bare path of the same cluster shape. Each node
+    # delays (or drops) what it sends, so a round trip crosses the impairment twice.
+    count = 100 if quick else 300
+    with cluster(_two_pods({})) as built:
+        bare = statistics.median(_pings(built, count)[0])
+    for delay_ms in (5, 20):
+        log(f"accuracy: {delay_ms} ms one way")
+        with cluster(_two_pods({"delay": f"{delay_ms}ms"})) as built:
+            rtts, _ = _pings(built, count)
+            method = built.describe()["link_emulation"]["delay_jitter_loss"]
+        added = statistics.median(rtts) - bare
+        out[f"delay_{delay_ms}ms"] = {"configured_rtt_ms": 2 * delay_ms,
+                                      "added_rtt_ms": round(added, 3),
+                                      "ratio": round(added / (2 * delay_ms), 3),
+                                      "stdev_ms": round(statistics.pstdev(rtts), 3),
+                                      "method": method}
+    for loss in (1, 10):
+        log(f"accuracy: {loss} % loss")
+        with cluster(_two_pods({"loss": f"{loss}%"})) as built:
+            _, lost = _pings(built, 1000 if quick else 3000)
+        expected = 100 * (1 - (1 - loss / 100) ** 2)  # a round trip crosses two links
+        out[f"loss_{loss}pct"] = {"configured_pct": loss, "expected_rtt_loss_pct":
+                                  round(expected, 2), "measured_rtt_loss_pct": round(lost, 2),
+                                  "ratio": round(lost / expected, 3)}
     return out
+
+
+def _two_pods(link: dict[str, Any]) -> dict[str, Any]:
+    doc = scenario_doc(2, 0, topology={"link": link})
+    doc["workloads"] = [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": n},
+                         "spec": {"nodeName": node,
+                                  "containers": [{"name": "c", "image": "kemu/sleep"}]}}
+                        for n, node in (("a", "node1"), ("b", "node2"))]
+    return doc
+
+
+def _pings(built: Cluster, count: int) -> tuple[list[float], float]:
+    """RTTs (ms) and the round-trip loss (%) of `count` pings from pod a to pod b."""
+    a, b = built.pods["default/a"], built.pods["default/b"]
+    proc = subprocess.run([*built.exec_prefix(a), "ping", "-n",
+                           "-c", str(count), "-i", "0.005", "-W", "1", b.ip],
+                          capture_output=True, text=True, timeout=count * 0.01 + 60)
+    rtts = [float(v) for v in re.findall(r"time=([\d.]+) ms", proc.stdout)]
+    sent, received = map(int, re.search(r"(\d+) packets transmitted, (\d+) received",
+                                        proc.stdout).groups())  # type: ignore[union-attr]
+    return rtts, 100 * (sent - received) / sent
 
 
 def run(out_dir: Path, log: Log, quick: bool = False, full: bool = False) -> dict[str, Any]:

@@ -300,9 +300,20 @@ def benchmark_table(results: dict[str, Any]) -> Table:
         if value is not None:
             table.add_row(label, f"{value:.2f} s", "")
     for fig in results["accuracy"].values():
-        if isinstance(fig, dict):
+        if not isinstance(fig, dict):
+            continue
+        if "configured_mbps" in fig:
             table.add_row(f"link {fig['configured_mbps']} Mbit/s", f"{fig['ratio']:.2f} ×",
                           f"{fig['measured_mbps']:.1f} Mbit/s goodput through VXLAN")
+        elif "configured_rtt_ms" in fig:
+            table.add_row(f"link delay {fig['configured_rtt_ms'] / 2:g} ms one way",
+                          f"{fig['ratio']:.2f} ×", f"+{fig['added_rtt_ms']:.2f} ms RTT of "
+                          f"{fig['configured_rtt_ms']:g} configured, stdev "
+                          f"{fig['stdev_ms']:.2f} ms ({fig['method']})")
+        elif "configured_pct" in fig:
+            table.add_row(f"link loss {fig['configured_pct']} %", f"{fig['ratio']:.2f} ×",
+                          f"{fig['measured_rtt_loss_pct']:.2f} % of round trips lost, "
+                          f"{fig['expected_rtt_loss_pct']:.2f} % expected")
     return table
 
 
