@@ -199,6 +199,7 @@ class LabShell(cmd.Cmd):
         action = interpret(self.view, line)
         if action.exit:
             return True
+        self.status = 0
         if action.error:
             self.console.print(f"[red]{action.error}[/red]", markup=True, soft_wrap=True)
             self.status = 2

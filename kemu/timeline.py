@@ -115,7 +115,8 @@ class Timeline:
         for event in events:
             if self._stop.wait(max(0.0, zero + event.at - time.monotonic())):
                 return  # the run ended (interrupted, or a measurement failed)
-            happened = start + time.monotonic() - zero
+            began = time.monotonic()
+            happened = start + began - zero
             record: dict[str, Any] = {"at": event.at, "action": event.action,
                                       "target": event.target, "event": str(event),
                                       "time": happened}
@@ -125,7 +126,7 @@ class Timeline:
             except Exception as e:  # noqa: BLE001 — recorded; the measurements go on
                 record.update(status="failed", error=str(e))
                 self.failures.append(f"event at {event.at:g} s ({event}): {e}")
-            record["took_s"] = round(start + time.monotonic() - zero - happened, 3)
+            record["took_s"] = round(time.monotonic() - began, 3)
             self.log(f"t={happened - start:.1f} s: {event}"
                      + ("" if record["status"] == "ok" else f" FAILED: {record['error']}"))
             self.results.add_event(self.entry, record)
