@@ -28,6 +28,40 @@ def test_netem_is_chosen_over_the_delay_line():
         # (What netem adds is measured against the bare path in test_link_emulation.py.)
 
 
+@pytest.mark.skipif(not doctor.netem_available(), reason=NO.format("sch_netem"))
+def test_netem_on_the_wan_and_changed_mid_run():
+    """The zones' WAN link through netem at both ends, then new parameters in place (tc
+    qdisc change) and a new rate (the tree rebuilt): each shows in the round trip."""
+    import re
+    import statistics
+
+    from kemu.timeline import apply_event
+
+    doc = scenario_doc([pod(f"p{i}", node=f"node{i}") for i in range(1, 5)], nodes=4)
+    doc["topology"] = {"name": "zones", "wan": {"delay": "10ms"}}
+    doc["events"] = [{"at": 1, "action": "link-set", "link": "wan", "delay": "30ms"},
+                     {"at": 2, "action": "link-set", "link": "wan", "bw": "50mbit"}]
+    with running_cluster(doc) as cluster:
+        def rtt():
+            out = cluster.pods["default/p1"].exec(
+                "ping", "-n", "-c", "10", "-i", "0.2", cluster.pods["default/p3"].ip,
+                timeout=60).stdout
+            return statistics.median(float(v) for v in re.findall(r"time=([\d.]+)", out))
+
+        wan = cluster.links["wan"]
+        assert wan.method == "netem" and not wan.delay_lines
+        base = rtt()
+        assert base >= 20  # 10 ms each way
+        apply_event(cluster, cluster.scenario.events[0])
+        assert rtt() - base >= 36  # +20 ms each way
+        apply_event(cluster, cluster.scenario.events[1])
+        assert rtt() - base >= 36  # the rate came in, the delay stayed
+        shown = subprocess.run(["nsenter", f"--net={wan.link.intf1.node.netns_path}", "tc",
+                                "qdisc", "show", "dev", wan.link.intf1.name],
+                               capture_output=True, text=True).stdout
+        assert "tbf" in shown and "netem" in shown, shown
+
+
 @pytest.mark.skipif(not doctor.module_available("openvswitch"),
                     reason=NO.format("openvswitch module"))
 @pytest.mark.skipif(not doctor._ovs_running().ok, reason="Open vSwitch is not running")
