@@ -30,7 +30,11 @@ def test_percentile_is_nearest_rank():
 
 def test_t_table():
     assert t95(1) == 12.706 and t95(2) == 4.303 and t95(30) == 2.042
-    assert t95(31) == 1.96 and t95(1000) == 1.96
+    # Beyond the table: the series expansion, against published quantiles
+    assert t95(31) == pytest.approx(2.040, abs=1e-3)
+    assert t95(60) == pytest.approx(2.000, abs=1e-3)
+    assert t95(120) == pytest.approx(1.980, abs=1e-3)
+    assert t95(100000) == pytest.approx(1.960, abs=1e-3)
     with pytest.raises(ValueError):
         t95(0)
 
@@ -42,8 +46,8 @@ def test_ci95_uses_student_t():
     assert ci95([1.0, 3.0]) == pytest.approx(12.706 * math.sqrt(2) / math.sqrt(2))
     assert ci95([5.0]) is None and ci95([]) is None
     assert ci95([4.0] * 40) == 0.0
-    many = [float(i % 2) for i in range(100)]  # large n: the normal 1.96
-    assert ci95(many) == pytest.approx(1.96 * 0.50252 / 10, rel=1e-3)
+    many = [float(i % 2) for i in range(100)]  # df 99: t = 1.984
+    assert ci95(many) == pytest.approx(1.984 * 0.50252 / 10, rel=1e-3)
 
 
 def test_over_repeats_names_the_figure():
