@@ -84,7 +84,7 @@ def _signals_interrupt() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """No signal may cut a teardown short."""
     previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -158,10 +158,15 @@ def _run_one(run: Run, results: Results, log: Log, rules_dir: Path,
             raise
         raise KemuError(f"unexpected {type(e).__name__}: {e}") from e
     finally:
-        with _signals_held():
-            log("tearing down")
-            try:
-                for error in cluster.stop() if cluster else []:
-                    log(f"teardown: {error}")
-            finally:
-                state.remove()  # whatever stop() managed, the records take the rest
+        tear_down(cluster, state, log)
+
+
+def tear_down(cluster: Cluster | None, state: RunState, log: Log) -> None:
+    """Whatever was built goes, with signals held off; the run's records take the rest."""
+    with signals_held():
+        log("tearing down")
+        try:
+            for error in cluster.stop() if cluster else []:
+                log(f"teardown: {error}")
+        finally:
+            state.remove()  # whatever stop() managed (the records list what it created)

@@ -18,8 +18,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -296,21 +295,11 @@ def _stop(signum: int, frame: Any) -> None:
     raise _Stop
 
 
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """No signal may cut a teardown short."""
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
 def serve(scenario_file: str, name: str, report_fd: int) -> int:
     """The owner: build, publish the lab file, wait for SIGTERM, tear down. Progress and the
     outcome go to `report_fd` (read by `kemu up`) until the lab is up, and to the log."""
     from kemu.cluster import Cluster
+    from kemu.experiment import tear_down
     from kemu.scenario import load_runs
 
     reports: Any = os.fdopen(report_fd, "w", buffering=1)
@@ -365,13 +354,7 @@ def serve(scenario_file: str, name: str, report_fd: int) -> int:
         tell(error=message)
         code = 1
     finally:
-        with _signals_held():
-            log("tearing down")
-            try:
-                for error in cluster.stop() if cluster else []:
-                    log(f"teardown: {error}")
-            finally:
-                state.remove()  # the lab file too: it was recorded
+        tear_down(cluster, state, log)  # the lab file too: it was recorded
     return code
 
 

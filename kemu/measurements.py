@@ -500,10 +500,7 @@ def run_measurement(cluster: Cluster, spec: MeasurementSpec,
                                    spec.params)
         elif spec.type == "tcp-connect":
             assert target
-            port = spec.params.get("port") or target.port
-            if not port:
-                raise KemuError(f"measurement {spec.name}: {spec.target} has no TCP port; "
-                                f"give `port`")
+            port = _tcp_port(spec, target)
             sample = _run_probe(procs, source.prefix, "tcp", f"{target.ip}:{port}",
                                 spec.params["count"],
                                 spec.params["timeout"] + spec.params["interval"] + 0.5,
@@ -511,11 +508,7 @@ def run_measurement(cluster: Cluster, spec: MeasurementSpec,
                                 "--interval", str(spec.params["interval"]))
         elif spec.type == "http-load":
             assert target
-            port = spec.params.get("port") or target.port
-            if not port:
-                raise KemuError(f"measurement {spec.name}: {spec.target} has no TCP port; "
-                                f"give `port`")
-            url = f"http://{target.ip}:{port}{spec.params['path']}"
+            url = f"http://{target.ip}:{_tcp_port(spec, target)}{spec.params['path']}"
             sample = _run_wrk(procs, source.prefix, url, spec.params)
         elif spec.type == "ping":
             assert target
@@ -540,6 +533,14 @@ def run_measurement(cluster: Cluster, spec: MeasurementSpec,
                                 spec.params["count"], 5.0)
         record({"repeat": repeat, "started_at": started, **sample,
                 **({"warmup": True} if repeat < 0 else {})})
+
+
+def _tcp_port(spec: MeasurementSpec, target: Any) -> int:
+    """The port a connection goes to: the measurement's `port`, else the target's own."""
+    port: int = spec.params.get("port") or target.port
+    if not port:
+        raise KemuError(f"measurement {spec.name}: {spec.target} has no TCP port; give `port`")
+    return port
 
 
 def _run_failover(procs: Processes, cluster: Cluster, source: list[str], target: Any,
