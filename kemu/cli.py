@@ -324,7 +324,7 @@ def _open_shell(cluster: Any) -> None:
     from kemu.lab import LabView
     from kemu.shell import run_shell
 
-    run_shell(LabView.from_cluster(cluster))
+    run_shell(LabView.from_cluster(cluster), refresh=lambda: LabView.from_cluster(cluster))
 
 
 def _find_lab(name: str | None) -> Any:
@@ -422,10 +422,10 @@ def status(as_json: bool) -> None:
     """The running labs: nodes, pods and services with their IPs."""
     import time
 
-    from kemu.lab import labs
+    from kemu.lab import labs, refreshed
     from kemu.shell import nodes_table, pods_table, services_table
 
-    found = labs()
+    found = [refreshed(lab) for lab in labs()]
     if as_json:
         out.print_json(json.dumps([{**lab.record, "alive": lab.alive()} for lab in found]))
         return
@@ -455,11 +455,12 @@ def _age(seconds: float) -> str:
 def shell(name: str | None) -> None:
     """A prompt on the lab NAME (or the only one): `web-0 curl -s web`, pods, nodes,
     services, routes X, rules NODE, help. Commands may come on stdin."""
+    from kemu.lab import refreshed
     from kemu.shell import run_shell
 
-    lab = _find_lab(name)
+    lab = refreshed(_find_lab(name))
     try:
-        code = run_shell(lab)
+        code = run_shell(lab, refresh=lambda: refreshed(lab))
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code)

@@ -27,7 +27,7 @@ from kemu import state as run_state
 from kemu.clock import patience
 from kemu.errors import KemuError
 from kemu.files import write_atomic
-from kemu.state import RunState, kill_recorded, process_start_time
+from kemu.state import RunState, kill_recorded, process_running, process_start_time
 
 if TYPE_CHECKING:  # importing the cluster pulls in Mininet: only where it is needed
     from kemu.cluster import Cluster
@@ -48,6 +48,9 @@ class UnknownTarget(KemuError):
 
 def labs_dir() -> Path:
     return run_state.RUN_ROOT / "labs"
+
+
+REFRESH = signal.SIGUSR1  # asks a lab's owner to rewrite its lab file from the live cluster
 
 
 def lab_path(name: str) -> Path:
@@ -75,7 +78,7 @@ class Target:
     def argv(self, command: list[str]) -> list[str]:
         """The full argv; refuses a node whose namespace holder is gone (its pid could now be
         another process, in another namespace)."""
-        if self.pid and not running(self.pid, self.start):
+        if self.pid and not process_running(self.pid, self.start):
             raise LabError(f"{self.kind} {self.name} is gone (its namespace's process "
                            f"{self.pid} exited)")
         return [*self.prefix, *command]
@@ -123,7 +126,7 @@ class LabView:
     def alive(self) -> bool:
         """Is the owner still running (the same process, not one that reused its pid)?"""
         pid, start = self.record.get("owner_pid"), self.record.get("owner_start")
-        return isinstance(pid, int) and start is not None and running(pid, start)
+        return isinstance(pid, int) and start is not None and process_running(pid, start)
 
     def resolve(self, name: str) -> Target:
         """A pod (`web-0`, or `ns/web-0`; a bare name means the default namespace first, then
@@ -166,17 +169,6 @@ class LabView:
             return None
 
 
-def running(pid: int, start: int | None) -> bool:
-    """Is (pid, start) still that process, and not a zombie? A SIGKILLed owner stays a zombie
-    until whoever adopted it reaps it, and a zombie holds nothing."""
-    if start is None or process_start_time(pid) != start:
-        return False
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def lab_record(cluster: Cluster, name: str, scenario_file: str = "") -> dict[str, Any]:
     """What the lab file holds: the cluster as described in results, plus who owns it and the
     argv prefix for entering each namespace."""
@@ -202,6 +194,26 @@ def read_lab(path: Path) -> LabView:
         return LabView(json.loads(path.read_text()))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise LabError(f"{path}: cannot read lab file: {e}") from None
+
+
+def refreshed(lab: LabView, timeout: float = 5.0) -> LabView:
+    """The lab as it is now (readiness, endpoints): its owner rewrites the lab file on
+    REFRESH. A lab whose owner is gone, or does not answer in time, stays as it was."""
+    path = lab_path(lab.name)
+    pid = lab.record.get("owner_pid")
+    if not lab.alive() or not isinstance(pid, int) or not path.exists():
+        return lab
+    before = path.stat().st_mtime_ns
+    os.kill(pid, REFRESH)
+    deadline = time.monotonic() + patience(timeout)
+    while time.monotonic() < deadline:
+        try:
+            if path.stat().st_mtime_ns != before:
+                return read_lab(path)
+        except OSError:
+            return lab  # the lab went down meanwhile
+        time.sleep(0.05)
+    return lab
 
 
 def labs() -> list[LabView]:
@@ -318,6 +330,9 @@ def serve(scenario_file: str, name: str, report_fd: int) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # Taken only by sigtimedwait below (threads started later inherit the mask): a request
+    # for a fresh lab file never kills an owner that is still building.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {REFRESH})
     try:
         runs = load_runs(scenario_file)
     except KemuError as e:
@@ -344,8 +359,10 @@ def serve(scenario_file: str, name: str, report_fd: int) -> int:
         tell(ready=str(path))
         reports.close()
         reports = None
-        while True:
-            time.sleep(3600)  # until SIGTERM
+        while True:  # until SIGTERM; on REFRESH, the lab file anew from the live cluster
+            if signal.sigtimedwait({REFRESH}, 3600):
+                write_atomic(path, json.dumps(lab_record(cluster, name, scenario_file),
+                                              indent=1))
     except _Stop:
         log("stopping")
     except Exception as e:  # noqa: BLE001 — reported to `kemu up`, then torn down
@@ -368,9 +385,9 @@ def down(lab: LabView, log: Log = lambda message: None) -> list[str]:
         log(f"stopping lab {lab.name} (owner pid {pid})")
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + patience(DOWN_TIMEOUT_S)
-        while running(pid, start) and time.monotonic() < deadline:
+        while process_running(pid, start) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if running(pid, start):
+        if process_running(pid, start):
             log(f"the owner did not finish its teardown in {DOWN_TIMEOUT_S:.0f} s: killing it")
             kill_recorded(pid, start)
     removed = []

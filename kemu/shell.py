@@ -19,7 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
@@ -183,9 +183,11 @@ def _terminated(signum: int, frame: Any) -> None:
 
 
 class LabShell(cmd.Cmd):
-    def __init__(self, view: LabView, stdin: IO[str], stdout: IO[str], interactive: bool):
+    def __init__(self, view: LabView, stdin: IO[str], stdout: IO[str], interactive: bool,
+                 refresh: Callable[[], LabView] | None = None):
         super().__init__(stdin=stdin, stdout=stdout)
         self.view = view
+        self.refresh = refresh  # the lab as it is now, for the listings
         self.use_rawinput = interactive  # readline (history, completion) only on a terminal
         self.prompt = f"kemu:{view.name}> " if interactive else ""
         self.console = Console(file=stdout, highlight=False,
@@ -196,6 +198,8 @@ class LabShell(cmd.Cmd):
         return False  # cmd's default repeats the last command
 
     def onecmd(self, line: str) -> bool:
+        if self.refresh and line.split()[:1] in (["pods"], ["nodes"], ["services"]):
+            self.view = self.refresh()  # readiness and endpoints as they are now
         action = interpret(self.view, line)
         if action.exit:
             return True
@@ -229,14 +233,15 @@ def _sigterm_ends_shell() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_shell(view: LabView, stdin: IO[str] | None = None,
-              stdout: IO[str] | None = None) -> int:
+def run_shell(view: LabView, stdin: IO[str] | None = None, stdout: IO[str] | None = None,
+              refresh: Callable[[], LabView] | None = None) -> int:
     """The prompt until exit/EOF; Ctrl-C cancels the line (or the command), SIGTERM ends the
-    shell as a KeyboardInterrupt. Returns the last command's exit code."""
+    shell as a KeyboardInterrupt. Returns the last command's exit code. `refresh` gives the
+    lab as it is now, for pods/nodes/services."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty()
-    shell = LabShell(view, stdin, stdout, interactive)
+    shell = LabShell(view, stdin, stdout, interactive, refresh)
     intro = (f"lab {view.name} (run {view.run_id}): {len(view.nodes)} nodes, "
              f"{len(view.pods)} pods. Type help for commands.") if interactive else ""
     with _sigterm_ends_shell():

@@ -34,6 +34,17 @@ def process_start_time(pid: int) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[19])
 
 
+def process_running(pid: int, start: int | None) -> bool:
+    """Is (pid, start) still that process, and not a zombie? A SIGKILLed owner stays a zombie
+    until whoever adopted it reaps it, and a zombie holds nothing."""
+    if start is None or process_start_time(pid) != start:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 class RunState:
     """One run's record: `state.json` (who and when) and `journal.jsonl`, one line appended
     per thing created or removed — cheap enough to record a thousand pods, and safe to read
@@ -111,7 +122,7 @@ class RunState:
         pid = self.data.get("owner_pid")
         if not isinstance(pid, int) or pid == os.getpid():
             return False
-        return process_start_time(pid) == self.data.get("owner_start")
+        return process_running(pid, self.data.get("owner_start"))
 
     def remove(self) -> list[str]:
         """Remove everything recorded: processes, namespaces, then the run directory.

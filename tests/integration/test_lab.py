@@ -109,6 +109,33 @@ def test_down_after_the_owner_was_sigkilled(lab):
     assert not lab_path(NAME).exists()
 
 
+def test_status_and_shell_show_readiness_as_it_is_now(tmp_path):
+    """The owner rewrites the lab file when asked (SIGUSR1): a pod whose readiness probe
+    starts to pass shows as ready, without restarting anything."""
+    flag = tmp_path / "ready"
+    gated = pod("gated", node="node1")
+    gated["spec"]["containers"][0]["readinessProbe"] = {
+        "exec": {"command": ["test", "-e", str(flag)]}, "periodSeconds": 1,
+        "failureThreshold": 1}
+    before = root_links()
+    up = kemu("up", write_scenario(tmp_path, gated), "--name", NAME)
+    assert up.returncode == 0, up.stderr
+    run_id = re.search(r"run ([0-9a-f]{6})", up.stderr)[1]
+    try:
+        assert pods_of(json.loads(kemu("status", "--json").stdout))["gated"]["ready"] is False
+        flag.touch()
+        for _ in range(50):
+            if pods_of(json.loads(kemu("status", "--json").stdout))["gated"]["ready"]:
+                break
+        else:
+            raise AssertionError("status never showed the pod ready")
+        shell = kemu("shell", NAME, input="pods\n")
+        assert re.search(r"gated .* yes", shell.stdout), shell.stdout
+    finally:
+        assert kemu("down", NAME).returncode == 0
+    assert_nothing_left(before, run_id)
+
+
 def test_a_failed_up_reports_the_error_and_leaves_nothing(tmp_path):
     before = root_links()
     bad = pod("broken", node="node1", image="", port=0)

@@ -14,9 +14,8 @@ from kemu.lab import (
     down,
     find_lab,
     labs,
-    running,
 )
-from kemu.state import process_start_time
+from kemu.state import process_running, process_start_time
 
 
 def record(name="lab1", owner_pid=None, owner_start=None, pods=None):
@@ -93,9 +92,9 @@ def test_a_node_whose_namespace_holder_is_gone_is_refused():
 
 
 def test_running_tells_the_recorded_process_from_a_reused_pid():
-    assert running(os.getpid(), process_start_time(os.getpid()))
-    assert not running(os.getpid(), None)
-    assert not running(os.getpid(), -5)
+    assert process_running(os.getpid(), process_start_time(os.getpid()))
+    assert not process_running(os.getpid(), None)
+    assert not process_running(os.getpid(), -5)
 
 
 def test_labs_and_find_lab(run_root):
@@ -191,3 +190,23 @@ def test_status_exec_shell_down_without_or_with_a_lab(run_root):
     assert "owner dead" in cli("status").output
     result = cli("down", "two")
     assert result.exit_code == 2 and "no lab named 'two' (labs: one)" in result.output
+
+
+def test_a_zombie_is_not_running():
+    """A killed process nobody has reaped yet holds nothing: neither a lab's owner nor a
+    run's (kemu clean may remove what it recorded)."""
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen(["sleep", "60"])
+    start = process_start_time(proc.pid)
+    assert process_running(proc.pid, start)
+    proc.send_signal(signal.SIGKILL)
+    for _ in range(100):  # not reaped (no wait yet): a zombie
+        if not process_running(proc.pid, start):
+            break
+        __import__("time").sleep(0.01)
+    assert process_start_time(proc.pid) == start  # still there, as a zombie
+    assert not process_running(proc.pid, start)
+    proc.wait()
+    assert not process_running(proc.pid, start)
