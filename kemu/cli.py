@@ -456,11 +456,13 @@ def shell(name: str | None) -> None:
     """A prompt on the lab NAME (or the only one): `web-0 curl -s web`, pods, nodes,
     services, routes X, rules NODE, help. Commands may come on stdin."""
     from kemu.lab import refreshed
+    from kemu.lab_control import send_event
     from kemu.shell import run_shell
 
     lab = refreshed(_find_lab(name))
     try:
-        code = run_shell(lab, refresh=lambda: refreshed(lab))
+        code = run_shell(lab, refresh=lambda: refreshed(lab),
+                         send=lambda event: send_event(lab.run_id, event))
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code)

@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +29,7 @@ from kemu import state as run_state
 from kemu.clock import patience
 from kemu.errors import KemuError
 from kemu.files import write_atomic
+from kemu.lab_control import SOCKET, LabEvents, inline_files, serve_one
 from kemu.state import RunState, kill_recorded, process_running, process_start_time
 
 if TYPE_CHECKING:  # importing the cluster pulls in Mininet: only where it is needed
@@ -312,7 +315,7 @@ def serve(scenario_file: str, name: str, report_fd: int) -> int:
     outcome go to `report_fd` (read by `kemu up`) until the lab is up, and to the log."""
     from kemu.cluster import Cluster
     from kemu.experiment import tear_down
-    from kemu.scenario import load_runs
+    from kemu.scenario import load_runs, read_document
 
     reports: Any = os.fdopen(report_fd, "w", buffering=1)
 
@@ -335,7 +338,11 @@ def serve(scenario_file: str, name: str, report_fd: int) -> int:
     signal.pthread_sigmask(signal.SIG_BLOCK, {REFRESH})
     try:
         runs = load_runs(scenario_file)
-    except KemuError as e:
+        # As read now, manifests inlined: the lab's events are checked against it later,
+        # when these files may be gone.
+        doc = inline_files(read_document(Path(scenario_file)),
+                           Path(scenario_file).resolve().parent)
+    except (KemuError, OSError) as e:
         tell(error=str(e))
         return 2
     scenario = runs[0].scenario
@@ -359,10 +366,18 @@ def serve(scenario_file: str, name: str, report_fd: int) -> int:
         tell(ready=str(path))
         reports.close()
         reports = None
-        while True:  # until SIGTERM; on REFRESH, the lab file anew from the live cluster
-            if signal.sigtimedwait({REFRESH}, 3600):
-                write_atomic(path, json.dumps(lab_record(cluster, name, scenario_file),
-                                              indent=1))
+        events = LabEvents(cluster, doc, scenario_file)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as control:
+            control.bind(str(state.dir / SOCKET))  # goes with the run's directory
+            control.listen()
+            while True:  # until SIGTERM: refresh requests, and events from the shell
+                refresh = signal.sigtimedwait({REFRESH}, 0.2) is not None
+                if select.select([control], [], [], 0)[0]:
+                    serve_one(control, events)
+                    refresh = True
+                if refresh:
+                    write_atomic(path, json.dumps(lab_record(cluster, name, scenario_file),
+                                                  indent=1))
     except _Stop:
         log("stopping")
     except Exception as e:  # noqa: BLE001 — reported to `kemu up`, then torn down

@@ -234,7 +234,7 @@ def field_path(parts: Any) -> str:
     return out
 
 
-def _read(path: Path) -> Any:
+def read_document(path: Path) -> Any:
     try:
         text = path.read_text()
     except OSError as e:
@@ -261,7 +261,7 @@ def load_runs(path: str | Path) -> list[Run]:
     """Read and check a scenario file: every combination of its matrix (one run if it has
     none), each checked before any is built."""
     path = Path(path)
-    return parse_runs(_read(path), str(path))
+    return parse_runs(read_document(path), str(path))
 
 
 def parse_runs(doc: Any, file: str = "<scenario>") -> list[Run]:

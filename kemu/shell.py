@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO, Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -36,6 +37,13 @@ COMMANDS = {
     "services": "list the services: type, cluster IP, ports, endpoints",
     "routes": "routes NODE_OR_POD — its routing table (ip route)",
     "rules": "rules NODE — the node's iptables (iptables-save): kube-proxy's and policies'",
+    "node-down": "node-down NODE — the node stops answering (node-up NODE: back)",
+    "link-down": "link-down LINK — carrier lost on a node's link or `wan` (link-up LINK: back)",
+    "link-set": "link-set LINK bw=10mbit delay=20ms jitter=2ms loss=1% — new parameters",
+    "delete-pod": "delete-pod POD — kubectl delete pod (its Deployment replaces it)",
+    "scale": "scale DEPLOYMENT REPLICAS — kubectl scale",
+    "apply": "apply FILE — kubectl apply of the Services and NetworkPolicies in FILE",
+    "delete": "delete service|networkpolicy NAME — kubectl delete",
     "help": "this list",
     "exit": "leave the shell (also quit, Ctrl-D)",
 }
@@ -53,6 +61,7 @@ class Action:
     text: str = ""
     error: str = ""
     exit: bool = False
+    events: tuple[dict[str, Any], ...] = ()  # changes for the lab's owner (lab_control.py)
 
 
 def interpret(view: LabView, line: str) -> Action:
@@ -69,6 +78,11 @@ def interpret(view: LabView, line: str) -> Action:
     if word in ("pods", "nodes", "services"):
         return Action(table={"pods": pods_table, "nodes": nodes_table,
                              "services": services_table}[word](view))
+    if word in EVENT_WORDS:
+        try:
+            return Action(events=tuple(event_docs(word, shlex.split(rest))))
+        except (ValueError, OSError, yaml.YAMLError) as e:
+            return Action(error=f"{word}: {e}")
     if word in ("routes", "rules"):
         try:
             args = shlex.split(rest)
@@ -99,6 +113,51 @@ def interpret(view: LabView, line: str) -> Action:
         return Action(argv=tuple(target.argv(["sh", "-c", substitute_ips(view, rest)])))
     except KemuError as e:
         return Action(error=str(e))
+
+
+EVENT_WORDS = ("node-down", "node-up", "link-down", "link-up", "link-set", "delete-pod",
+               "scale", "apply", "delete")
+KINDS = {"service": "Service", "svc": "Service", "networkpolicy": "NetworkPolicy",
+         "netpol": "NetworkPolicy"}
+
+
+EVENT_ARGS = {"node-down": "NODE", "node-up": "NODE", "link-down": "LINK", "link-up": "LINK",
+              "link-set": "LINK key=value…", "delete-pod": "POD",
+              "scale": "DEPLOYMENT REPLICAS", "apply": "FILE",
+              "delete": "service|networkpolicy NAME"}
+
+
+def event_docs(word: str, args: list[str]) -> list[dict[str, Any]]:
+    """A shell line as scenario events (`events:` entries without `at`); ValueError if it
+    does not say enough."""
+    def named(key: str, value: str) -> dict[str, Any]:
+        namespace, _, name = value.rpartition("/")
+        return {key: name, **({"namespace": namespace} if namespace else {})}
+
+    wrong = ValueError(f"usage: {word} {EVENT_ARGS[word]}")
+    if word == "apply":
+        if len(args) != 1:
+            raise wrong
+        with open(args[0]) as f:
+            return [{"action": "apply", "manifest": d} for d in yaml.safe_load_all(f) if d]
+    if word == "link-set":
+        if len(args) < 2 or not all("=" in a for a in args[1:]):
+            raise wrong
+        return [{"action": word, "link": args[0],
+                 **dict(a.split("=", 1) for a in args[1:])}]
+    if word == "scale":
+        if len(args) != 2 or not args[1].isdigit():
+            raise wrong
+        return [{"action": word, **named("deployment", args[0]), "replicas": int(args[1])}]
+    if word == "delete":
+        if len(args) != 2 or args[0].lower() not in KINDS:
+            raise wrong
+        return [{"action": word, "kind": KINDS[args[0].lower()], **named("name", args[1])}]
+    if len(args) != 1:
+        raise wrong
+    if word == "delete-pod":
+        return [{"action": word, **named("pod", args[0])}]
+    return [{"action": word, word.split("-")[0]: args[0]}]  # node-… or link-…
 
 
 def substitute_ips(view: LabView, command: str) -> str:
@@ -184,10 +243,12 @@ def _terminated(signum: int, frame: Any) -> None:
 
 class LabShell(cmd.Cmd):
     def __init__(self, view: LabView, stdin: IO[str], stdout: IO[str], interactive: bool,
-                 refresh: Callable[[], LabView] | None = None):
+                 refresh: Callable[[], LabView] | None = None,
+                 send: Callable[[dict[str, Any]], dict[str, Any]] | None = None):
         super().__init__(stdin=stdin, stdout=stdout)
         self.view = view
         self.refresh = refresh  # the lab as it is now, for the listings
+        self.send = send  # hands an event to the lab's owner, returns its reply
         self.use_rawinput = interactive  # readline (history, completion) only on a terminal
         self.prompt = f"kemu:{view.name}> " if interactive else ""
         self.console = Console(file=stdout, highlight=False,
@@ -214,10 +275,21 @@ class LabShell(cmd.Cmd):
         if action.argv:
             self.stdout.flush()
             self.status = subprocess.run(list(action.argv)).returncode
+        for event in action.events:
+            reply = self.send(event) if self.send else {
+                "error": "events change a lab: `kemu up` one, then `kemu shell`"}
+            if "error" in reply:
+                self.console.print(f"[red]{reply['error']}[/red]", markup=True, soft_wrap=True)
+                self.status = 1
+                break
+            extra = ", ".join(f"{k}: {v}" for k, v in reply.items() if k != "ok")
+            self.console.print(f"{reply['ok']}" + (f" ({extra})" if extra else ""),
+                               markup=False, soft_wrap=True)
         return False
 
     def completenames(self, text: str, *ignored: Any) -> list[str]:
-        names = [*COMMANDS, *(t.short if t.kind == "pod" else t.name for t in self.view.targets)]
+        names = [*COMMANDS, *EVENT_WORDS,
+                 *(t.short if t.kind == "pod" else t.name for t in self.view.targets)]
         return [n for n in dict.fromkeys(names) if n.startswith(text)]
 
 
@@ -234,14 +306,15 @@ def _sigterm_ends_shell() -> Iterator[None]:
 
 
 def run_shell(view: LabView, stdin: IO[str] | None = None, stdout: IO[str] | None = None,
-              refresh: Callable[[], LabView] | None = None) -> int:
+              refresh: Callable[[], LabView] | None = None,
+              send: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> int:
     """The prompt until exit/EOF; Ctrl-C cancels the line (or the command), SIGTERM ends the
     shell as a KeyboardInterrupt. Returns the last command's exit code. `refresh` gives the
     lab as it is now, for pods/nodes/services."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     interactive = stdin.isatty()
-    shell = LabShell(view, stdin, stdout, interactive, refresh)
+    shell = LabShell(view, stdin, stdout, interactive, refresh, send)
     intro = (f"lab {view.name} (run {view.run_id}): {len(view.nodes)} nodes, "
              f"{len(view.pods)} pods. Type help for commands.") if interactive else ""
     with _sigterm_ends_shell():

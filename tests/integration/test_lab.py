@@ -136,6 +136,44 @@ def test_status_and_shell_show_readiness_as_it_is_now(tmp_path):
     assert_nothing_left(before, run_id)
 
 
+def test_shell_events_change_the_lab(tmp_path):
+    """Faults and changes typed into the shell reach the owner and the live cluster, each
+    checked against what the lab has been through (node2 cannot come up twice)."""
+    web = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                        "containers": [{"name": "web", "image": "kemu/http-echo",
+                                        "ports": [{"containerPort": 8080}]}]}}}}
+    before = root_links()
+    up = kemu("up", write_scenario(tmp_path, web, pod("client", node="node1", port=0,
+                                                      image="kemu/sleep")), "--name", NAME)
+    assert up.returncode == 0, up.stderr
+    run_id = re.search(r"run ([0-9a-f]{6})", up.stderr)[1]
+    try:
+        shell = kemu("shell", NAME, input="\n".join([
+            "scale web 3",
+            "node-down node2",
+            "client ping -c1 -W1 web-1",  # web-1 runs on node2
+            "node-up node2",
+            "node-up node2",
+            "client ping -c1 -W2 web-1",
+            "delete-pod web-0",
+            "pods"]) + "\n")
+        out = shell.stdout
+        assert "scale web to 3 (created: ['default/web-2']" in out, out + shell.stderr
+        assert "node-down node2" in out and "0 received" in out
+        assert "node node2 is already up then" in out
+        assert "1 received" in out
+        assert "replacement: default/web-3" in out
+        listed = out[out.rindex("pods"):]
+        assert "web-3" in listed and "web-0 " not in listed
+        pods = pods_of(json.loads(kemu("status", "--json").stdout))
+        assert set(pods) == {"client", "coredns", "web-1", "web-2", "web-3"}
+    finally:
+        assert kemu("down", NAME).returncode == 0
+    assert_nothing_left(before, run_id)
+
+
 def test_a_failed_up_reports_the_error_and_leaves_nothing(tmp_path):
     before = root_links()
     bad = pod("broken", node="node1", image="", port=0)

@@ -2,6 +2,8 @@
 
 import io
 
+import pytest
+
 from kemu.lab import LabView
 from kemu.shell import LabShell, interpret, render, run_shell, substitute_ips
 
@@ -77,5 +79,34 @@ def test_the_loop_reads_stdin_runs_commands_and_keeps_the_last_exit_code(capfd):
 
 def test_completion_offers_commands_and_targets():
     shell = LabShell(view(), io.StringIO(), io.StringIO(), False)
-    assert shell.completenames("no") == ["nodes", "node1", "node2"]
+    assert shell.completenames("no") == ["nodes", "node-down", "node-up", "node1", "node2"]
     assert shell.completenames("web") == ["web-0", "web-1"]
+
+
+def test_event_lines_become_scenario_events(tmp_path):
+    from kemu.shell import event_docs
+    assert event_docs("node-down", ["node2"]) == [{"action": "node-down", "node": "node2"}]
+    assert event_docs("link-up", ["wan"]) == [{"action": "link-up", "link": "wan"}]
+    assert event_docs("link-set", ["node1", "delay=20ms", "bw=10mbit"]) == [
+        {"action": "link-set", "link": "node1", "delay": "20ms", "bw": "10mbit"}]
+    assert event_docs("delete-pod", ["shop/web-0"]) == [
+        {"action": "delete-pod", "pod": "web-0", "namespace": "shop"}]
+    assert event_docs("scale", ["web", "3"]) == [
+        {"action": "scale", "deployment": "web", "replicas": 3}]
+    assert event_docs("delete", ["svc", "web"]) == [
+        {"action": "delete", "kind": "Service", "name": "web"}]
+    manifests = tmp_path / "m.yaml"
+    manifests.write_text("kind: Service\n---\nkind: NetworkPolicy\n")
+    assert [e["manifest"]["kind"] for e in event_docs("apply", [str(manifests)])] == [
+        "Service", "NetworkPolicy"]
+    for word, args in (("scale", ["web"]), ("link-set", ["node1"]), ("delete", ["pod", "a"]),
+                       ("node-up", [])):
+        with pytest.raises(ValueError, match=f"usage: {word} "):
+            event_docs(word, args)
+
+
+def test_an_event_outside_a_lab_is_refused_not_run():
+    out = io.StringIO()
+    shell = LabShell(view(), io.StringIO(), out, False)
+    shell.onecmd("node-down node1")
+    assert shell.status == 1 and "kemu up" in out.getvalue()
