@@ -353,6 +353,10 @@ def up(scenario: str, name: str | None) -> None:
                       f"(remove `matrix:` or use kemu run)", markup=False)
         sys.exit(EXIT_INVALID)
     spec = runs[0].scenario
+    if spec.events or spec.measurements:
+        console.print("[yellow]note:[/yellow] a lab runs no measurements and schedules no "
+                      "events; `kemu run` does, and the lab's shell takes events one at a "
+                      "time", markup=True)
     try:
         check_name(name or spec.name)
     except LabError as e:

@@ -266,8 +266,9 @@ def check_name(name: str) -> None:
 # -- up: the foreground half -----------------------------------------------------------------
 
 def up(scenario_file: Path, name: str, log: Log) -> LabView:
-    """Start the owner and follow its build; return once the lab is up. On failure the owner
-    has already torn down what it built when this raises."""
+    """Start the owner and follow its build; return once the lab is up. When the build
+    fails the owner tears down what it built before this raises; if the owner itself dies,
+    its run's records are left for `kemu clean`."""
     check_name(name)
     read_end, write_end = os.pipe()
     try:
@@ -297,7 +298,8 @@ def up(scenario_file: Path, name: str, log: Log) -> LabView:
             proc.wait()
             raise
     code = proc.wait()
-    raise LabError(error or f"the lab's owner exited (code {code}) before the cluster was up")
+    raise LabError(error or f"the lab's owner exited (code {code}) before the cluster was up; "
+                   f"`kemu clean` removes whatever it left")
 
 
 # -- up: the owner ---------------------------------------------------------------------------

@@ -49,7 +49,7 @@ class LabEvents:
         self.cluster, self.doc, self.file = cluster, doc, file
         self.history: list[dict[str, Any]] = []
 
-    def take(self, event: dict[str, Any]) -> dict[str, Any]:
+    def take(self, event: Any) -> dict[str, Any]:
         """Check and apply one event; the reply: {"ok": what happened, …} or {"error": …}."""
         from kemu.scenario import parse_scenario
         from kemu.timeline import apply_event
@@ -70,8 +70,9 @@ class LabEvents:
         applied = next(e for e in spec.events if e.at == at)
         try:
             done = apply_event(self.cluster, applied)
-        except KemuError as e:
-            return {"error": f"{applied}: {e}"}
+        except Exception as e:  # noqa: BLE001 — told to the shell; the lab stays up
+            detail = str(e) if isinstance(e, KemuError) else f"{type(e).__name__}: {e}"
+            return {"error": f"{applied}: {detail}"}
         self.history.append(candidate[-1])
         return {"ok": str(applied), **done}
 
@@ -79,15 +80,19 @@ class LabEvents:
 def serve_one(listener: socket.socket, events: LabEvents) -> None:
     """Answer one client: a JSON line in ({"event": {...}}), a JSON line out."""
     conn, _ = listener.accept()
-    with conn, conn.makefile("rw") as stream:
-        conn.settimeout(5)
-        try:
-            request = json.loads(stream.readline() or "{}")
-            reply = events.take(request.get("event"))
-        except (OSError, ValueError) as e:
-            reply = {"error": f"bad request: {e}"}
-        stream.write(json.dumps(reply) + "\n")
-        stream.flush()
+    conn.settimeout(5)  # a client that says nothing does not hold the lab up
+    try:
+        with conn, conn.makefile("rw") as stream:
+            try:
+                request = json.loads(stream.readline() or "{}")
+                reply = events.take(request.get("event") if isinstance(request, dict)
+                                    else None)
+            except ValueError as e:
+                reply = {"error": f"bad request: {e}"}
+            stream.write(json.dumps(reply) + "\n")
+            stream.flush()
+    except OSError:
+        pass  # the client went away: nothing to tell it
 
 
 def send_event(run_id: str, event: dict[str, Any], timeout: float = 120.0) -> dict[str, Any]:
