@@ -32,8 +32,9 @@ from mininet.topo import Topo
 from kemu import __version__, doctor
 from kemu.backend import available_backends
 from kemu.cluster import Cluster
+from kemu.errors import KemuError
 from kemu.ipam import underlay_addresses
-from kemu.measurements import parse_iperf3
+from kemu.measurements import parse_iperf3, parse_sockperf
 from kemu.node import K8sNode, KemuNet, UnderlaySwitch
 from kemu.scenario import parse_scenario
 from kemu.state import RunState, delete_netns
@@ -94,8 +95,10 @@ def round_trip(client: list[str], server: list[str], address: str,
     finally:
         srv.kill()
         srv.wait()
-    found = dict(re.findall(r"percentile (\d+\.\d+) = +([\d.]+)", out))
-    return {"rtt_p50_us": float(found["50.000"]), "rtt_p99_us": float(found["99.000"])}
+    sample = parse_sockperf(out)
+    if "error" in sample:
+        raise KemuError(f"sockperf: {sample['error']}")
+    return {"rtt_p50_us": sample["rtt_p50_ms"] * 1000, "rtt_p99_us": sample["rtt_p99_ms"] * 1000}
 
 
 def path_figures(client: list[str], server: list[str], address: str,

@@ -48,7 +48,7 @@ from kemu.node import (
     ShapedLink,
     UnderlaySwitch,
 )
-from kemu.objects import NetworkPolicy, PodSpec, Service, replacement, replicas_of, scale
+from kemu.objects import NetworkPolicy, PodSpec, Service, owner_template, replacement, scale
 from kemu.registry import lookup
 from kemu.scenario import Endpoint, LinkParams, Scenario
 from kemu.scheduler import place
@@ -442,8 +442,7 @@ class Cluster:
         """kubectl delete pod: the pod goes (containers, CNI DEL, sandbox); if a Deployment
         owns it, its replacement starts under a new name, which is returned."""
         pod = self.pods[key]
-        template = next((t for t in self.scenario.templates.values()
-                         if key in replicas_of(t, {key})), None)
+        template = owner_template(self.scenario.templates, key)
         new = replacement(template, set(self.pods), self.pods_used) if template else ""
         self._remove_pod(pod)
         if template:

@@ -155,6 +155,11 @@ def replicas_of(template: PodSpec, pods: set[str]) -> list[str]:
     return sorted(mine, key=lambda k: int(k[len(prefix):]))
 
 
+def owner_template(templates: dict[str, PodSpec], key: str) -> PodSpec | None:
+    """The pod template of the Deployment whose pod `key` is (by its <name>-<n> name)."""
+    return next((t for t in templates.values() if replicas_of(t, {key})), None)
+
+
 def scale(template: PodSpec, pods: set[str], replicas: int,
           used: frozenset[str] | set[str] = frozenset()) -> tuple[list[str], list[str]]:
     """What the ReplicaSet controller does to reach `replicas`: (pod keys to create, pod keys

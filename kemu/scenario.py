@@ -43,8 +43,8 @@ from kemu.objects import (
     Service,
     ServicePort,
     matches,
+    owner_template,
     replacement,
-    replicas_of,
     scale,
 )
 from kemu.registry import load_group
@@ -770,11 +770,6 @@ class _Semantics:
             self.event_objects[i] = objects
         return services
 
-    def _owner_template(self, key: str) -> PodSpec | None:
-        namespace, name = key.split("/", 1)
-        return next((t for t in self.templates.values() if t.namespace == namespace and
-                     name in {k.split("/", 1)[1] for k in replicas_of(t, {key})}), None)
-
     def _events(self, docs: list[dict[str, Any]], cluster: ClusterSpec, topology: TopologySpec,
                 pods: list[PodSpec], applied: list[Service]) -> list[EventSpec]:
         """Each event checked against the cluster as the events before it leave it."""
@@ -829,7 +824,7 @@ class _Semantics:
                 if key not in pod_keys:
                     self.error(f"{where}.pod", f"no pod {key} at that time")
                     continue
-                template = self._owner_template(key)
+                template = owner_template(self.templates, key)
                 if template:  # its Deployment replaces it, under a new name
                     new = replacement(template, pod_keys, used)
                     pod_keys.add(new)
