@@ -12,15 +12,15 @@ from kemu.backend import PodNetwork
 from kemu.ipam import Lease
 from kemu_plugins.calico_bgp import CalicoBGP, render_bird_config
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden" / "render"
 TIMERS = {"connect_delay": 0, "connect_retry": 1, "error_wait": 1}
 NETWORK = PodNetwork(ipaddress.IPv4Network("10.244.0.0/16"), 1500, Path("/run/kemu/x"), None)
 
 
-def test_config_matches_golden():
+def test_config_matches_golden(golden):
     text = render_bird_config("node2", "172.18.0.3", "10.244.0.64/26", 64512,
                               ["172.18.0.4", "172.18.0.2"], TIMERS)
-    assert text == (GOLDEN / "bird-node2.conf").read_text()
+    golden(GOLDEN / "bird-mesh-node2.conf", text)
 
 
 def test_of_each_pair_the_higher_address_dials():
@@ -51,7 +51,7 @@ def test_alone_in_the_mesh_says_so():
 @pytest.mark.skipif(not shutil.which("bird"), reason="bird2 not installed")
 def test_bird_accepts_the_config(tmp_path):
     path = tmp_path / "bird.conf"
-    path.write_text((GOLDEN / "bird-node2.conf").read_text())
+    path.write_text((GOLDEN / "bird-mesh-node2.conf").read_text())
     check = subprocess.run(["bird", "-p", "-c", str(path)], capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
 

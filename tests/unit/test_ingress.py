@@ -7,7 +7,7 @@ from kemu.manifests import parse_manifest
 from kemu.objects import Service, ServicePort
 from kemu.services import Endpoint
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden" / "render"
 
 SEED = {  # the seeds' example
     "apiVersion": "extensions/v1beta1", "kind": "Ingress", "metadata": {"name": "my-ingress"},
@@ -34,11 +34,11 @@ def test_seed_ingress_parses():
                                                        "bar")])]
 
 
-def test_nginx_config_matches_golden():
+def test_nginx_config_matches_golden(golden):
     (ing,) = parse_manifest(SEED).ingresses
     text = ingress.render([ing], SERVICES, ENDPOINTS, Path("/run/kemu/x/ingress"),
                           {"": (Path("/c/default.crt"), Path("/c/default.key"))})
-    assert text == (GOLDEN / "nginx-seed.conf").read_text()
+    golden(GOLDEN / "nginx-seed.conf", text)
     assert "location /bar/ { return 503; }" in text  # bar has no endpoints
 
 

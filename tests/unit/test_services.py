@@ -11,7 +11,7 @@ from kemu.manifests import parse_manifest
 from kemu.objects import Container, ContainerPort, PodSpec, Service, ServicePort
 from kemu.services import Endpoint, PodStatus, allocate, endpoints
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden" / "render"
 CIDR = ipaddress.IPv4Network("10.96.0.0/12")
 
 
@@ -138,9 +138,9 @@ ENDPOINTS = {("default/web", "http"): EPS, ("default/sticky", "http"): EPS,
              ("default/local", "http"): EPS[1:]}
 
 
-def test_kube_proxy_rules_match_golden():
+def test_kube_proxy_rules_match_golden(golden):
     text = kube_proxy.render("node1", "10.244.0.0/16", SERVICES, ENDPOINTS)
-    assert text == (GOLDEN / "kube-proxy-node1.rules").read_text()
+    golden(GOLDEN / "kube-proxy-small.rules", text)
 
 
 def test_random_balancing_is_uniform():
