@@ -17,11 +17,15 @@ Peer events come in batches, as flannel's lease watch delivers them, so a backen
 many at once (calico reconfigures BIRD once per batch, not once per peer). A node that left
 can join again with the same lease.
 
-Every hook runs real commands inside the node (`node.run`, `node.ip_batch`). Teardown hooks must
-tolerate partial set-up: a backend whose join failed halfway still gets `leave`.
+Every hook runs real commands inside the node (`node.run`, `node.ip_batch`: kemu's checked
+runner) and starts daemons with `Daemon`. Teardown hooks must tolerate partial set-up: a
+backend whose join failed halfway still gets `leave`. A backend declares what it needs of the
+machine in `requires` (kemu doctor's capability names), so `kemu doctor` and the checks before
+a run say what cannot run without it.
 
 Backends are found by name in the `kemu.backends` entry-point group; the ones shipped with kemu
-(plugins/) register there too. See docs/plugins.md for a worked example.
+(plugins/) register there too. Everything a backend needs is importable from this module. See
+docs/plugins.md for a worked example.
 """
 
 from __future__ import annotations
@@ -32,12 +36,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from kemu.clock import patience
+from kemu.errors import CommandError, KemuError
+from kemu.k8s.ipam import Lease
+from kemu.kernel.exec import HOST, run
+from kemu.kernel.node import UNDERLAY_INTF, K8sNode
+from kemu.kernel.processes import DEVNULL, PIPE, Daemon, find_binary
 from kemu.registry import load_group, lookup
 
 if TYPE_CHECKING:
-    from kemu.ipam import Lease
-    from kemu.node import K8sNode
-    from kemu.state import RunState
+    from kemu.kernel.records import RunState
+
+__all__ = ["DEVNULL", "HOST", "PIPE", "UNDERLAY_INTF", "Backend", "CommandError", "Daemon",
+           "K8sNode", "KemuError", "Lease", "PodNetwork", "available_backends", "find_binary",
+           "get_backend", "patience", "run"]
 
 ENTRY_POINT_GROUP = "kemu.backends"
 
@@ -57,6 +69,7 @@ class Backend(ABC):
     description: ClassVar[str]
     encap_overhead: ClassVar[int] = 0  # bytes each pod packet gains on the underlay
     subnet_len: ClassVar[int] = 24  # size of each node's lease
+    requires: ClassVar[tuple[str, ...]] = ()  # kemu doctor's capabilities it cannot run without
 
     def __init__(self, network: PodNetwork, options: dict[str, Any]):
         self.network = network

@@ -11,11 +11,20 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
-from kemu import __version__, doctor
-from kemu.backend import available_backends
+from kemu import __version__, registry
 from kemu.errors import KemuError, ScenarioError
+from kemu.kernel import doctor
+from kemu.report import (
+    benchmark_table,
+    compare_table,
+    doctor_table,
+    nodes_table,
+    plugins_table,
+    pods_table,
+    results_table,
+    services_table,
+)
 from kemu.scenario import Run, load_runs
 
 EXIT_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 1, 2, 130
@@ -61,8 +70,8 @@ def main() -> None:
               help="After measuring, open a shell on the live cluster (kemu shell's).")
 def run(scenario: str, out_dir: str | None, quiet: bool, as_json: bool, shell: bool) -> None:
     """Build the cluster of SCENARIO, run its measurements, tear it all down."""
-    from kemu.experiment import Interrupted, RunsFailed, run_experiment
-    from kemu.progress import Progress, TerminalProgress
+    from kemu.experiment.progress import Progress, TerminalProgress
+    from kemu.experiment.run import Interrupted, RunsFailed, run_experiment
 
     runs = _load(scenario)
     spec = runs[0].scenario
@@ -118,24 +127,10 @@ def results_summary(data: dict[str, Any], directory: Path) -> dict[str, Any]:
     }
 
 
-def results_table(data: dict[str, Any]) -> Table:
-    from kemu.results import summary_rows
-
-    title = data["scenario"] + (f": {data['description']}" if data.get("description") else "")
-    table = Table(title=title)
-    matrix = any(run["params"] for run in data["runs"])
-    columns = ("run", "measurement", "type", "from", "to", "result")
-    for column in columns[0 if matrix else 1:]:
-        table.add_column(column)
-    for row in summary_rows(data):
-        table.add_row(*(row if matrix else row[1:]))
-    return table
-
-
 def _plot(data: dict[str, Any], directory: Path, where: Console = out) -> None:
     """Draw the plots; a failure here costs the plots, never the results already on disk."""
     try:
-        from kemu import plots
+        from kemu.experiment import plots
 
         written = plots.render(data, directory / "plots")
     except Exception as e:  # noqa: BLE001 — matplotlib's failures are many and not ours
@@ -173,26 +168,8 @@ def report(results_dir: str) -> None:
 def compare(before: str, after: str) -> None:
     """Compare two results directories, measurement by measurement (AFTER relative to
     BEFORE)."""
-    from kemu.results import headline
-
-    a, b = _read_results(before), _read_results(after)
-    table = Table(title=f"{before} → {after}")
-    for column in ("run", "measurement", "figure", "before", "after", "change"):
-        table.add_column(column)
-    runs_b = {json.dumps(r["params"], sort_keys=True): r for r in b["runs"]}
-    for run in a["runs"]:
-        key = json.dumps(run["params"], sort_keys=True)
-        other = {m["name"]: m for m in runs_b.get(key, {}).get("measurements", [])}
-        label = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in run["params"].items())
-        for m in run["measurements"]:
-            if m["name"] not in other:
-                continue
-            figure, x = headline(m)
-            _, y = headline(other[m["name"]])
-            change = f"{(y - x) / x * 100:+.1f} %" if x and y is not None else ""
-            table.add_row(label, m["name"], figure, f"{x:g}" if x is not None else "-",
-                          f"{y:g}" if y is not None else "-", change)
-    out.print(table)
+    out.print(compare_table(_read_results(before), _read_results(after),
+                            f"{before} → {after}"))
 
 
 @main.command()
@@ -216,14 +193,7 @@ def doctor_command(as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps(doctor.as_dict(caps)))
         return
-    table = Table(title="kemu doctor")
-    for column in ("capability", "", "detail", "without it"):
-        table.add_column(column)
-    for cap in caps:
-        mark = "[green]yes[/green]" if cap.ok else ("[red]MISSING[/red]" if cap.required
-                                                    else "[yellow]no[/yellow]")
-        table.add_row(cap.name, mark, cap.detail, "" if cap.ok else cap.if_missing)
-    out.print(table)
+    out.print(doctor_table(caps))
     if any(c.required and not c.ok for c in caps):
         sys.exit(EXIT_FAILED)
 
@@ -234,7 +204,7 @@ def doctor_command(as_json: bool) -> None:
 def clean(include_live: bool) -> None:
     """Remove what kemu runs left behind (namespaces, processes, OVS bridges, files) — exactly
     what they recorded, nothing else."""
-    from kemu.state import clean as clean_runs
+    from kemu.kernel.records import clean as clean_runs
 
     removed = clean_runs(include_live=include_live)
     for item in removed:
@@ -246,13 +216,7 @@ def clean(include_live: bool) -> None:
 @main.command()
 def plugins() -> None:
     """The installed CNI backends."""
-    table = Table(title="CNI backends")
-    table.add_column("name")
-    table.add_column("description")
-    table.add_column("module")
-    for name, cls in sorted(available_backends().items()):
-        table.add_row(name, cls.description, cls.__module__)
-    out.print(table)
+    out.print(plugins_table(registry.backends()))
 
 
 @main.command()
@@ -261,74 +225,27 @@ def plugins() -> None:
 @click.option("--quick", is_flag=True, help="Fewer repeats and a shorter ladder (a smoke run).")
 @click.option("--full", is_flag=True, help="Add the 100 nodes × 1000 pods rung.")
 def bench(out_dir: str, quick: bool, full: bool) -> None:
-    """Measure kemu against the machine's limit and raw Mininet (see kemu/bench.py)."""
-    from kemu import bench as benchmark
+    """Measure kemu against the machine's limit and raw Mininet (see kemu/experiment/bench.py)."""
+    from kemu.experiment import bench as benchmark
 
-    results = benchmark.run(Path(out_dir), lambda m: console.print(f"[dim]bench:[/dim] {m}",
+    results = benchmark.run_bench(Path(out_dir), lambda m: console.print(f"[dim]bench:[/dim] {m}",
                                                                    markup=True), quick, full)
     out.print(benchmark_table(results))
     out.print(f"results: {Path(out_dir) / 'results.json'}")
 
 
-def benchmark_table(results: dict[str, Any]) -> Table:
-    table = Table(title=f"kemu bench ({results['duration_s']:.0f} s)")
-    for column in ("figure", "value", "context"):
-        table.add_column(column)
-    dp = results["dataplane"]
-    limit = dp["limit"]
-    table.add_row("veth-pair limit, TCP 1 stream", f"{limit['tcp_1']['mbps_median']:.0f} Mbit/s",
-                  f"4 streams {limit['tcp_4']['mbps_median']:.0f}; RTT p50 "
-                  f"{limit['rtt_p50_us']:.0f} µs, p99 {limit['rtt_p99_us']:.0f} µs")
-    for name, fig in dp.items():
-        if isinstance(fig, dict) and "tcp_1_ratio" in fig:
-            table.add_row(f"{name} / limit, TCP 1 stream", f"{fig['tcp_1_ratio']:.2f} ×",
-                          f"{fig['tcp_1']['mbps_median']:.0f} Mbit/s; 4 streams "
-                          f"{fig['tcp_4_ratio']:.2f} ×; RTT p50 +"
-                          f"{fig['rtt_p50_overhead_us']:.0f} µs, p99 {fig['rtt_p99_us']:.0f} µs")
-    if "udp_over_vxlan_tcp_1" in dp:
-        table.add_row("flannel-udp / flannel-vxlan", f"{dp['udp_over_vxlan_tcp_1']:.2f} ×",
-                      "published (k8s PR 17877): 0.60 ×")
-    for row in results["bringup"]:
-        table.add_row(f"{row['nodes']} nodes × {row['pods']} pods up / down",
-                      f"{row['up_s']:.1f} s / {row['down_s']:.1f} s",
-                      f"{row['up_vs_raw_mininet']:.1f} × raw Mininet "
-                      f"({row['raw_mininet']['up_s']:.1f} s); {row['memory_mib']:.0f} MiB")
-    for key, label in (("endpoint_removal_s", "killed pod out of every node's rules"),
-                       ("calico_join_convergence_s", "calico routes after a node rejoins"),
-                       ("lb_detection_s", "load balancer drops a dead node")):
-        value = results["control_plane"].get(key)
-        if value is not None:
-            table.add_row(label, f"{value:.2f} s", "")
-    for fig in results["accuracy"].values():
-        if not isinstance(fig, dict):
-            continue
-        if "configured_mbps" in fig:
-            table.add_row(f"link {fig['configured_mbps']} Mbit/s", f"{fig['ratio']:.2f} ×",
-                          f"{fig['measured_mbps']:.1f} Mbit/s goodput through VXLAN")
-        elif "configured_rtt_ms" in fig:
-            table.add_row(f"link delay {fig['configured_rtt_ms'] / 2:g} ms one way",
-                          f"{fig['ratio']:.2f} ×", f"+{fig['added_rtt_ms']:.2f} ms RTT of "
-                          f"{fig['configured_rtt_ms']:g} configured, stdev "
-                          f"{fig['stdev_ms']:.2f} ms ({fig['method']})")
-        elif "configured_pct" in fig:
-            table.add_row(f"link loss {fig['configured_pct']} %", f"{fig['ratio']:.2f} ×",
-                          f"{fig['measured_rtt_loss_pct']:.2f} % of round trips lost, "
-                          f"{fig['expected_rtt_loss_pct']:.2f} % expected")
-    return table
-
-
-# -- labs: a cluster left running (kemu/lab.py), used with exec, shell, status ----------------
+# -- labs: a cluster left running (kemu/lab/), used with exec, shell, status ----------------
 
 def _open_shell(cluster: Any) -> None:
     """`kemu run --cli`: the shell on the live cluster, between measurements and teardown."""
-    from kemu.lab import LabView
-    from kemu.shell import run_shell
+    from kemu.lab.shell import run_shell
+    from kemu.lab.view import LabView
 
     run_shell(LabView.from_cluster(cluster), refresh=lambda: LabView.from_cluster(cluster))
 
 
 def _find_lab(name: str | None) -> Any:
-    from kemu.lab import LabError, find_lab
+    from kemu.lab.view import LabError, find_lab
 
     try:
         return find_lab(name)
@@ -343,9 +260,9 @@ def _find_lab(name: str | None) -> Any:
 def up(scenario: str, name: str | None) -> None:
     """Build the cluster of SCENARIO and leave it running as a lab (kemu exec, shell, status;
     kemu down removes it)."""
-    from kemu.experiment import preflight
-    from kemu.lab import LabError, check_name
-    from kemu.lab import up as lab_up
+    from kemu.experiment.run import preflight
+    from kemu.lab.owner import up as lab_up
+    from kemu.lab.view import LabError, check_name
 
     runs = _load(scenario)
     if len(runs) > 1 or runs[0].params:
@@ -380,8 +297,8 @@ def up(scenario: str, name: str | None) -> None:
 @click.argument("name", required=False)
 def down(name: str | None) -> None:
     """Stop the lab NAME (or the only one) and remove everything it created."""
-    from kemu.lab import LabError, find_lab, labs
-    from kemu.lab import down as lab_down
+    from kemu.lab.owner import down as lab_down
+    from kemu.lab.view import LabError, find_lab, labs
 
     if not name and not labs():
         out.print("no lab is running")
@@ -426,8 +343,7 @@ def status(as_json: bool) -> None:
     """The running labs: nodes, pods and services with their IPs."""
     import time
 
-    from kemu.lab import labs, refreshed
-    from kemu.shell import nodes_table, pods_table, services_table
+    from kemu.lab.view import labs, refreshed
 
     found = [refreshed(lab) for lab in labs()]
     if as_json:
@@ -442,10 +358,10 @@ def status(as_json: bool) -> None:
             f"[red]owner dead[/red] (kemu down {lab.name} removes it)"
         out.print(f"[bold]lab {lab.name}[/bold] — scenario {lab.scenario}, run {lab.run_id}, "
                   f"{_age(age)}, {state}", markup=True)
-        out.print(nodes_table(lab, f"{lab.name}: nodes"))
-        out.print(pods_table(lab, f"{lab.name}: pods"))
+        out.print(nodes_table(lab.nodes, f"{lab.name}: nodes"))
+        out.print(pods_table(lab.pods, f"{lab.name}: pods"))
         if lab.services:
-            out.print(services_table(lab, f"{lab.name}: services"))
+            out.print(services_table(lab.services, f"{lab.name}: services"))
 
 
 def _age(seconds: float) -> str:
@@ -459,9 +375,9 @@ def _age(seconds: float) -> str:
 def shell(name: str | None) -> None:
     """A prompt on the lab NAME (or the only one): `web-0 curl -s web`, pods, nodes,
     services, routes X, rules NODE, help. Commands may come on stdin."""
-    from kemu.lab import refreshed
-    from kemu.lab_control import send_event
-    from kemu.shell import run_shell
+    from kemu.lab.control import send_event
+    from kemu.lab.shell import run_shell
+    from kemu.lab.view import refreshed
 
     lab = refreshed(_find_lab(name))
     try:

@@ -42,6 +42,14 @@ class CommandError(KemuError):
         super().__init__(f"command failed{place} (exit {returncode}): {self.cmd}\n{self.stderr}")
 
 
+class TimedOut(CommandError):
+    """A command did not finish in the time it was given (it has been killed)."""
+
+    def __init__(self, cmd: list[str] | str, timeout: float, where: str = ""):
+        self.timeout = timeout
+        super().__init__(cmd, -1, f"timed out after {timeout:g} s", where)
+
+
 class CapabilityError(KemuError):
     """The scenario needs something this machine lacks (a kernel module, a program)."""
 

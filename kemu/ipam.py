@@ -1,72 +1,10 @@
-"""Address management: node subnet leases out of the pod CIDR and underlay addresses.
+"""Deprecated: moved to kemu.k8s.ipam (backends: import Lease from kemu.backend). Kept so that
+plugins written for kemu 0.1 still import."""
 
-Pure logic, no kernel state. The lease store follows flannel's subnet manager: each node that
-joins leases one subnet (a /24 by default) of the cluster network and keeps it until it leaves;
-a lease carries the node's public (underlay) IP and backend data (e.g. its VTEP MAC), which is
-what the other nodes' backends read to program their routes.
-"""
+import warnings
 
-from __future__ import annotations
+from kemu.k8s.ipam import Lease, SubnetLeaseStore
 
-import ipaddress
-from dataclasses import dataclass, field
-from typing import Any
-
-
-@dataclass
-class Lease:
-    node: str
-    subnet: ipaddress.IPv4Network
-    public_ip: ipaddress.IPv4Address
-    backend_data: dict[str, Any] = field(default_factory=dict)
-
-
-class SubnetLeaseStore:
-    """In-process stand-in for flannel's etcd/kube subnet store."""
-
-    def __init__(self, network: ipaddress.IPv4Network, subnet_len: int = 24):
-        if subnet_len < network.prefixlen:
-            raise ValueError(f"subnet length /{subnet_len} is larger than the network {network}")
-        self.network = network
-        self.subnet_len = subnet_len
-        self._leases: dict[str, Lease] = {}
-
-    def capacity(self) -> int:
-        return 2 ** (self.subnet_len - self.network.prefixlen)
-
-    def acquire(self, node: str, public_ip: ipaddress.IPv4Address) -> Lease:
-        """Lease the lowest free subnet to `node` (or return the lease it already holds)."""
-        if node in self._leases:
-            return self._leases[node]
-        taken = {lease.subnet for lease in self._leases.values()}
-        for subnet in self.network.subnets(new_prefix=self.subnet_len):
-            if subnet not in taken:
-                lease = Lease(node=node, subnet=subnet, public_ip=public_ip)
-                self._leases[node] = lease
-                return lease
-        raise ValueError(f"pod network {self.network} has no free /{self.subnet_len} left "
-                         f"for node {node} ({self.capacity()} leased)")
-
-    def release(self, node: str) -> None:
-        self._leases.pop(node, None)
-
-    def get(self, node: str) -> Lease:
-        return self._leases[node]
-
-    def leases(self) -> list[Lease]:
-        return list(self._leases.values())
-
-
-def underlay_addresses(cidr: ipaddress.IPv4Network, count: int) -> list[ipaddress.IPv4Interface]:
-    """Addresses for `count` nodes on the underlay: .2, .3, ... (like kind's node network)."""
-    hosts = list(_first_hosts(cidr, count + 1))
-    if len(hosts) < count + 1:
-        raise ValueError(f"underlay {cidr} is too small for {count} nodes")
-    return [ipaddress.IPv4Interface(f"{ip}/{cidr.prefixlen}") for ip in hosts[1:]]
-
-
-def _first_hosts(cidr: ipaddress.IPv4Network, n: int):
-    for i, ip in enumerate(cidr.hosts()):
-        if i >= n:
-            return
-        yield ip
+__all__ = ["Lease", "SubnetLeaseStore"]
+warnings.warn("kemu.ipam moved to kemu.k8s.ipam; backends import from kemu.backend",
+              DeprecationWarning, stacklevel=2)

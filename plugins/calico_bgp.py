@@ -15,17 +15,22 @@ higher address dials and the lower one listens (`passive on`), so sessions never
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from kemu.backend import Backend, PodNetwork
-from kemu.clock import patience
-from kemu.daemon import Daemon
-from kemu.errors import CommandError, KemuError
-from kemu.ipam import Lease
-from kemu.node import K8sNode
+from kemu.backend import (
+    HOST,
+    Backend,
+    CommandError,
+    Daemon,
+    K8sNode,
+    KemuError,
+    Lease,
+    PodNetwork,
+    patience,
+    run,
+)
 
 DEFAULT_AS = 64512
 
@@ -99,6 +104,7 @@ class CalicoBGP(Backend):
     description = "calico BGP: routed /32 pods (ptp), /26 blocks, BIRD 2 full iBGP mesh"
     encap_overhead = 0
     subnet_len = 26
+    requires = ("bird",)
 
     # BIRD's defaults are 5 s to the first connect and 5 s between retries; a fresh emulated
     # cluster wants its mesh up at once, a reconnect after a peer's restart within a second.
@@ -146,12 +152,12 @@ class CalicoBGP(Backend):
 
     def birdc(self, node: K8sNode, *command: str) -> str:
         """Ask the node's BIRD (like `birdc -s SOCKET COMMAND`)."""
-        proc = subprocess.run(["birdc", "-s", str(self.control_socket(node)), *command],
-                              capture_output=True, text=True, timeout=10)
-        if proc.returncode != 0:
-            raise CommandError(["birdc", *command], proc.returncode, proc.stdout + proc.stderr,
-                               where=f"node {node.name}")
-        return proc.stdout
+        result = run(HOST, ["birdc", "-s", str(self.control_socket(node)), *command],
+                     check=False, timeout=10)
+        if not result.ok:
+            raise CommandError(["birdc", *command], result.returncode,
+                               result.stdout + result.stderr, where=f"node {node.name}")
+        return result.stdout
 
     def _write_config(self, node: K8sNode, lease: Lease) -> Path:
         known = self.peers[node.name]
@@ -176,9 +182,8 @@ class CalicoBGP(Backend):
         path.parent.mkdir(parents=True, exist_ok=True)
         candidate = path.with_suffix(".conf.new")
         candidate.write_text(text)
-        check = subprocess.run(["bird", "-p", "-c", str(candidate)], capture_output=True,
-                               text=True)
-        if check.returncode != 0:  # kemu's own bug if it happens: say so plainly
+        check = run(HOST, ["bird", "-p", "-c", str(candidate)], check=False)
+        if not check.ok:  # kemu's own bug if it happens: say so plainly
             raise KemuError(f"generated BIRD config for {node.name} is invalid: "
                             f"{check.stderr.strip()} ({candidate})")
         candidate.replace(path)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kemu.backend import Backend
-from kemu.ipam import Lease
-from kemu.node import K8sNode
+from kemu.backend import Backend, K8sNode, Lease
 
 
 def check_port(options: dict[str, Any], default: int) -> list[str]:

@@ -15,14 +15,9 @@ UDP-vs-VXLAN comparison an artefact of Python.
 
 from __future__ import annotations
 
-import subprocess
 from typing import Any
 
-from kemu.backend import Backend, PodNetwork
-from kemu.daemon import Daemon, find_binary
-from kemu.errors import KemuError
-from kemu.ipam import Lease
-from kemu.node import K8sNode
+from kemu.backend import PIPE, Backend, Daemon, K8sNode, Lease, PodNetwork, find_binary
 from kemu_plugins.flannel import bridge_conflist, check_port
 
 UDP_OVERHEAD = 28  # outer IP 20 + UDP 8; the inner packet travels as the bare payload
@@ -34,6 +29,7 @@ class FlannelUDP(Backend):
     name = "flannel-udp"
     description = "flannel UDP: TUN flannel0 + userspace proxy, UDP 8285, cni0 bridge"
     encap_overhead = UDP_OVERHEAD
+    requires = ("tun",)
 
     OPTIONS = {"port": 8285}
 
@@ -57,10 +53,8 @@ class FlannelUDP(Backend):
                        self.network.state, self.network.run_dir / "nodes" / node.name /
                        "flannel-udp.log")
         self.proxies[node.name] = proxy
-        proc = proxy.start(stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() != b"ready":  # the TUN exists and the port is bound
-            raise KemuError(proxy.failure())
+        proxy.start(stdin=PIPE, stdout=PIPE)
+        proxy.ready()  # "ready": the TUN exists and the port is bound
         address = f"{lease.subnet.network_address}/{self.network.cluster_cidr.prefixlen}"
         node.ip_batch([
             f"link set {TUN} mtu {self.mtu}",
@@ -68,19 +62,12 @@ class FlannelUDP(Backend):
             f"link set {TUN} up",
         ])
 
-    def _control(self, node: K8sNode, lines: list[str]) -> None:
-        proxy = self.proxies[node.name]
-        if not proxy.running() or proxy.proc is None or proxy.proc.stdin is None:
-            raise KemuError(proxy.failure())
-        proxy.proc.stdin.write("".join(line + "\n" for line in lines).encode())
-        proxy.proc.stdin.flush()
-
     def add_peers(self, node: K8sNode, peers: list[Lease]) -> None:
-        self._control(node, [f"add {p.subnet} {p.public_ip}" for p in peers])
+        self.proxies[node.name].send([f"add {p.subnet} {p.public_ip}" for p in peers])
 
     def remove_peers(self, node: K8sNode, peers: list[Lease]) -> None:
         if node.name in self.proxies and self.proxies[node.name].running():
-            self._control(node, [f"del {p.subnet}" for p in peers])
+            self.proxies[node.name].send([f"del {p.subnet}" for p in peers])
 
     def leave(self, node: K8sNode, lease: Lease) -> None:
         proxy = self.proxies.pop(node.name, None)
@@ -97,6 +84,6 @@ class FlannelUDP(Backend):
 
     def node_state(self, node: K8sNode) -> dict[str, Any]:
         proxy = self.proxies.get(node.name)
-        return {"device": TUN, "proxy_pid": proxy.proc.pid if proxy and proxy.proc else None,
+        return {"device": TUN, "proxy_pid": proxy.pid if proxy and proxy.proc else None,
                 "routes": node.run("ip", "-o", "route", "show", "dev", TUN).splitlines()}
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from kemu.backend import Backend
-from kemu.ipam import Lease
-from kemu.node import UNDERLAY_INTF, K8sNode
+from kemu.backend import UNDERLAY_INTF, Backend, K8sNode, Lease
 from kemu_plugins.flannel import bridge_conflist, check_port
 
 VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IP 20 + UDP 8 + VXLAN 8
@@ -36,6 +34,7 @@ class FlannelVXLAN(Backend):
     name = "flannel-vxlan"
     description = "flannel VXLAN: kernel VXLAN device flannel.1 (VNI 1, UDP 8472), cni0 bridge"
     encap_overhead = VXLAN_OVERHEAD
+    requires = ("vxlan",)
 
     OPTIONS = {"vni": 1, "port": 8472}
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kemu.backend import Backend, PodNetwork
-from kemu.ipam import Lease
-from kemu.node import UNDERLAY_INTF, K8sNode
+from kemu.backend import UNDERLAY_INTF, Backend, K8sNode, Lease, PodNetwork
 from kemu_plugins.flannel import bridge_conflist
 
 

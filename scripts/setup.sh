@@ -49,8 +49,8 @@ fi
 
 # The link-delay fallback for kernels without sch_netem (NFQUEUE + a small C daemon).
 line=.venv/bin/kemu-delay-line
-if [ ! -x "$line" ] || [ kemu/delay_line.c -nt "$line" ]; then
-  gcc -O2 -Wall -Wextra -o "$line" kemu/delay_line.c -lnetfilter_queue -lnfnetlink
+if [ ! -x "$line" ] || [ kemu/kernel/delay_line.c -nt "$line" ]; then
+  gcc -O2 -Wall -Wextra -o "$line" kemu/kernel/delay_line.c -lnetfilter_queue -lnfnetlink
 fi
 
 stamp=.venv/.kemu-installed

@@ -12,15 +12,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from mininet.topo import Topo
-
-from kemu.node import UNDERLAY_INTF, UnderlaySwitch
-from kemu.objects import NodeSpec
+from kemu.topology import UNDERLAY_INTF, NodeSpec, Topology, UnderlaySwitch
 
 ZONE_LABEL = "topology.kubernetes.io/zone"
 
 
-class ZonesTopo(Topo):
+class ZonesTopo(Topology):
     has_wan = True
 
     @staticmethod
@@ -54,7 +51,7 @@ class ZonesTopo(Topo):
         switches = {zone: self.addSwitch(f"s{i + 1}", cls=UnderlaySwitch)
                     for i, zone in enumerate(zones)}
         self.uplink = switches[zones[0]]  # the edge (external hosts) attaches in the first zone
-        self.named_links: dict[str, tuple[str, str]] = {}
+        self.named_links = {}
         for name, address in nodes:
             switch = switches[labels.get(name, {}).get(ZONE_LABEL, "zone-a")]
             host = self.addHost(name, ip=address)

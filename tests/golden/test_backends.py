@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from kemu.backend import PodNetwork, available_backends
-from kemu.ipam import SubnetLeaseStore
-from kemu.node import K8sNode
-from kemu.state import RunState
+from kemu import registry
+from kemu.backend import K8sNode, PodNetwork
+from kemu.k8s.ipam import SubnetLeaseStore
+from kemu.kernel.records import RunState
 
 from .recorder import Recorder, install
 
 HERE = Path(__file__).parent / "backends"
 NODES = ("node1", "node2", "node3")
-CASES = [(name, {}) for name in sorted(available_backends())] + \
+CASES = [(name, {}) for name in sorted(registry.backends())] + \
     [("calico-bgp", {"routeReflectors": ["node1"]})]
 
 
@@ -34,7 +34,7 @@ def test_backend_commands(name, options, golden, tmp_path, monkeypatch):
     nodes = {n: fake_node(n, 900_001 + i) for i, n in enumerate(NODES)}
     recorder = Recorder(tmp_path, {node.netns_path: n for n, node in nodes.items()})
     install(monkeypatch, recorder)
-    cls = available_backends()[name]
+    cls = registry.backends()[name]
     backend = cls(PodNetwork(ipaddress.IPv4Network("10.244.0.0/16"), 1500, tmp_path, state),
                   options)
     store = SubnetLeaseStore(ipaddress.IPv4Network("10.244.0.0/16"), cls.subnet_len)

@@ -9,12 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from kemu import dns, ingress, kube_proxy, network_policy
-from kemu.backend import PodNetwork, available_backends
-from kemu.cluster import lb_config, resolv_conf
-from kemu.ipam import SubnetLeaseStore
+from kemu import registry
+from kemu.backend import PodNetwork
+from kemu.cluster.addons import resolv_conf
+from kemu.edge.config import lb_config
+from kemu.k8s import dns, ingress, network_policy
+from kemu.k8s.endpoints import all_endpoints
+from kemu.k8s.ipam import SubnetLeaseStore
+from kemu.k8s.kube_proxy import iptables as kube_proxy
+from kemu.k8s.store import PodStatus
 from kemu.scenario import load_scenario
-from kemu.services import PodStatus, endpoints
 
 from .plain import dumps
 
@@ -39,8 +43,7 @@ def world():
         taken[node] = taken.get(node, 1) + 1
         ip = str(leases.get(node).subnet.network_address + taken[node])
         pods.append(PodStatus(spec, ip, node, True))
-    eps = {(svc.key, port.name): endpoints(svc, port, pods)
-           for svc in scenario.services for port in svc.ports}
+    eps = all_endpoints(list(scenario.services), pods)
     return scenario, leases, pods, eps
 
 
@@ -90,10 +93,10 @@ def test_load_balancer_config(world, golden):
                                              nodes)))
 
 
-@pytest.mark.parametrize("name", sorted(available_backends()))
+@pytest.mark.parametrize("name", sorted(registry.backends()))
 def test_cni_config(world, name, golden):
     scenario = world[0]
-    cls = available_backends()[name]
+    cls = registry.backends()[name]
     backend = cls(PodNetwork(scenario.cluster.pod_cidr, 1500, RUN, None), {})
     leases = SubnetLeaseStore(scenario.cluster.pod_cidr, cls.subnet_len)
     leases.acquire("node1", underlay_ip(0))

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kemu.cluster import Cluster
+from kemu.cluster.cluster import Cluster
+from kemu.cluster.lifecycle import running
+from kemu.kernel.records import RUN_ROOT
 from kemu.scenario import parse_scenario
-from kemu.state import RUN_ROOT, RunState
 
 REPO = Path(__file__).resolve().parents[2]
 KEMU = str(REPO / ".venv" / "bin" / "kemu")
@@ -40,20 +41,12 @@ def scenario_doc(workloads: list[dict[str, Any]], nodes: int = 2, cni: str = "fl
 
 @contextlib.contextmanager
 def running_cluster(doc: dict[str, Any]) -> Iterator[Cluster]:
-    scenario = parse_scenario(doc, "itest")
-    state = RunState.create(scenario.name)
-    cluster = Cluster(scenario, state)
-    try:
-        cluster.start()
+    """The scenario's cluster, up; torn down after (a teardown error fails the test)."""
+    with running(parse_scenario(doc, "itest")) as cluster:
         yield cluster
-    finally:
-        errors = cluster.stop()
-        state.remove()
-        assert not errors, errors
 
 
-def in_pod(cluster: Cluster, name: str, *argv: str, timeout: float = 20) -> \
-        subprocess.CompletedProcess[str]:
+def in_pod(cluster: Cluster, name: str, *argv: str, timeout: float = 20) -> Any:
     return cluster.pods[f"default/{name}"].exec(*argv, timeout=timeout)
 
 

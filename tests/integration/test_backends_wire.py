@@ -44,8 +44,8 @@ def capture_to_file(cluster, node, path, bpf):
 
 
 def bulk_tcp(cluster, src, dst, seconds=1):
-    server = cluster.pods[f"default/{dst}"].popen(["iperf3", "-s", "-1", "-p", "5302"],
-                                                   stdout=subprocess.DEVNULL)
+    server = subprocess.Popen([*cluster.exec_prefix(cluster.pods[f"default/{dst}"]), "iperf3",
+                               "-s", "-1", "-p", "5302"], stdout=subprocess.DEVNULL)
     time.sleep(0.3)
     try:
         result = in_pod(cluster, src, "iperf3", "-c", ip(cluster, dst), "-p", "5302", "-t",

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kemu.backend import available_backends
+from kemu.registry import backends as available_backends
 
 from .helpers import eventually, http_get, in_pod, pod, reaches, running_cluster, scenario_doc
 
@@ -42,8 +42,8 @@ def test_tcp_without_nat(cluster, target):
 
 @pytest.mark.parametrize("target", ["b", "c"], ids=["same-node", "cross-node"])
 def test_udp(cluster, target):
-    server = cluster.pods[f"default/{target}"].popen(
-        ["iperf3", "-s", "-1", "-p", "5301"], stdout=subprocess.DEVNULL)
+    server = subprocess.Popen([*cluster.exec_prefix(cluster.pods[f"default/{target}"]),
+                               "iperf3", "-s", "-1", "-p", "5301"], stdout=subprocess.DEVNULL)
     try:
         time.sleep(0.3)
         result = in_pod(cluster, "a", "iperf3", "-c", ip(cluster, target), "-p", "5301", "-u",

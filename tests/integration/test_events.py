@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from kemu.timeline import apply_event
+from kemu.experiment.timeline import apply_event
 
 from .helpers import KEMU, eventually, in_pod, pod, running_cluster, scenario_doc
 
@@ -83,7 +83,7 @@ def test_background_load_runs_alongside():
     from pathlib import Path
     from tempfile import TemporaryDirectory
 
-    from kemu.experiment import run_experiment
+    from kemu.experiment.run import run_experiment
     from kemu.scenario import parse_runs
     with TemporaryDirectory() as out:
         data = run_experiment(parse_runs(doc), Path(out)).data
@@ -126,7 +126,7 @@ def test_objects_change_as_the_events_say(cluster):
     old = cluster.pods["default/web-0"]
     assert apply_event(cluster, event(cluster, 1)) == {"replacement": "default/web-3"}
     assert "default/web-0" not in cluster.pods
-    assert subprocess.run(["ip", "netns", "pids", old.netns], capture_output=True).returncode
+    assert subprocess.run(["ip", "netns", "pids", old.sandbox], capture_output=True).returncode
     assert eventually(lambda: {curl(cluster, f"http://{web}/") for _ in range(30)} ==
                       {"web-1", "web-2", "web-3"}, timeout=5)
 
@@ -157,7 +157,8 @@ def test_link_parameters_change_in_the_middle_of_a_run(cluster):
     apply_event(cluster, event(cluster, 7))
     assert rtt_ms(cluster, remote) < 2
     server = next(p for p in cluster.pods.values() if p.node.name == "node2")
-    iperf = server.popen(["iperf3", "-s", "-1", "-p", "5299"], stdout=subprocess.DEVNULL)
+    iperf = subprocess.Popen([*cluster.exec_prefix(server), "iperf3", "-s", "-1", "-p", "5299"],
+                             stdout=subprocess.DEVNULL)
     time.sleep(0.3)
     try:  # node2 → node1 through node2's 20 Mbit/s
         out = in_pod(cluster, "client", "iperf3", "-c", server.ip, "-p", "5299", "-R", "-t",

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from kemu import doctor
+from kemu.kernel import doctor
 
 from .helpers import KEMU, Capture, eventually, root_links, running_cluster, scenario_doc
 
@@ -62,7 +62,7 @@ def vip(cluster, name):
 
 def requests(cluster, where, url, count, *options):
     out = subprocess.run([*cluster.exec_prefix(where), sys.executable, "-m",
-                          "kemu.workloads.probe", "http", url, "--count", str(count), *options],
+                          "kemu.measure.probe", "http", url, "--count", str(count), *options],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     return [json.loads(line) for line in out.stdout.splitlines()]
@@ -134,7 +134,7 @@ def test_failover_within_the_health_check_budget(cluster):
     client = cluster.externals["client"]
     url = f"http://{vip(cluster, 'web-local')}/"
     probe = subprocess.Popen([*cluster.exec_prefix(client), sys.executable, "-m",
-                              "kemu.workloads.probe", "http", url, "--count", "60",
+                              "kemu.measure.probe", "http", url, "--count", "60",
                               "--interval", "0.1", "--timeout", "0.3"],
                              stdout=subprocess.PIPE, text=True)
     time.sleep(1.0)

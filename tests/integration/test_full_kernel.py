@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from kemu import doctor
+from kemu.kernel import doctor
 
 from .helpers import KEMU, in_node, pod, running_cluster, scenario_doc, shortened_scenario
 
@@ -35,7 +35,7 @@ def test_netem_on_the_wan_and_changed_mid_run():
     import re
     import statistics
 
-    from kemu.timeline import apply_event
+    from kemu.experiment.timeline import apply_event
 
     doc = scenario_doc([pod(f"p{i}", node=f"node{i}") for i in range(1, 5)], nodes=4)
     doc["topology"] = {"name": "zones", "wan": {"delay": "10ms"}}

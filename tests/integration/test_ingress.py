@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from kemu import doctor
+from kemu.kernel import doctor
 
 from .helpers import running_cluster, scenario_doc
 
@@ -84,7 +84,7 @@ def ingress_vip(cluster):
 
 def get(cluster, host, path="/", count=1):
     out = subprocess.run([*cluster.exec_prefix(cluster.externals["client"]), sys.executable,
-                          "-m", "kemu.workloads.probe", "http",
+                          "-m", "kemu.measure.probe", "http",
                           f"http://{ingress_vip(cluster)}{path}", "--count", str(count),
                           "--host", host], capture_output=True, text=True, timeout=60)
     return [json.loads(line) for line in out.stdout.splitlines()]

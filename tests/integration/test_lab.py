@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from kemu.lab import lab_path
+from kemu.lab.view import lab_path
 
 from .helpers import KEMU, pod, root_links, scenario_doc
 from .test_lifecycle import assert_nothing_left

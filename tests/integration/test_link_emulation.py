@@ -8,7 +8,7 @@ import statistics
 
 import pytest
 
-from kemu import doctor
+from kemu.kernel import doctor
 
 from .helpers import in_pod, pod, running_cluster, scenario_doc
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from kemu.measurements import run_measurement, summarize
+from kemu.measure.base import run_measurement, summarize
 from kemu.scenario import parse_scenario
 
 from .helpers import pod, running_cluster, scenario_doc

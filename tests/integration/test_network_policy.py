@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from kemu.backend import available_backends
+from kemu.registry import backends as available_backends
 
 from .helpers import in_pod, pod, running_cluster, scenario_doc
 

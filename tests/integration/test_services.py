@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from kemu.backend import available_backends
+from kemu.registry import backends as available_backends
 
 from .helpers import in_node, in_pod, pod, running_cluster, scenario_doc
 
@@ -37,7 +37,7 @@ def service(name, selector, port=80, target="http", **spec):
 ODD = pod("odd", node="node3", port=0)
 ODD["metadata"]["labels"] = {"app": "web"}
 ODD["spec"]["containers"][0]["args"] = []
-ODD["spec"]["containers"][0]["command"] = [sys.executable, "-m", "kemu.workloads.http_echo",
+ODD["spec"]["containers"][0]["command"] = [sys.executable, "-m", "kemu.images.http_echo",
                                            "--port", "9090"]
 ODD["spec"]["containers"][0]["ports"] = [{"containerPort": 9090, "name": "http"}]
 
@@ -93,7 +93,7 @@ def requests(cluster, client, url, count):
     """Run kemu's http probe in a pod (or node) and return its records."""
     where = cluster.pods[f"default/{client}"] if client in ("client", "solo") else None
     prefix = cluster.exec_prefix(where or cluster.nodes[client])
-    out = subprocess.run([*prefix, sys.executable, "-m", "kemu.workloads.probe", "http", url,
+    out = subprocess.run([*prefix, sys.executable, "-m", "kemu.measure.probe", "http", url,
                           "--count", str(count)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     import json
@@ -249,23 +249,16 @@ def test_a_pod_failing_readiness_leaves_and_rejoins(cluster):
 def test_ipvs_mode_falls_back_to_iptables_with_a_message():
     """kemu has no IPVS proxier: asked for ipvs mode it says why it programs iptables — the
     kernel's lack of IPVS, or (where the kernel has it, e.g. in make vm-test) its own."""
-    from kemu import doctor
+    from kemu.kernel import doctor
     reason = "kemu has no IPVS proxier yet" if doctor.module_available("ip_vs") else \
         "this kernel has no IPVS"
     doc = scenario_doc([pod("a", node="node1")], nodes=1)
     doc["cluster"]["kubeProxy"] = {"mode": "ipvs"}
-    messages = []
-    from kemu.cluster import Cluster
+    messages: list[str] = []
+    from kemu.cluster.lifecycle import running
     from kemu.scenario import parse_scenario
-    from kemu.state import RunState
-    state = RunState.create("itest")
-    cluster = Cluster(parse_scenario(doc), state, messages.append)
-    try:
-        cluster.start()
+    with running(parse_scenario(doc), messages.append) as cluster:
         assert cluster.describe()["kube_proxy_mode"] == "iptables"
         assert any("ipvs mode asked for" in m and reason in m and "using iptables mode" in m
                    for m in messages), messages
         assert "KUBE-SERVICES" in cluster.node_rules("node1")
-    finally:
-        cluster.stop()
-        state.remove()

@@ -4,8 +4,7 @@ import yaml
 from click.testing import CliRunner
 
 from kemu.cli import main
-
-from .test_scenario import scenario
+from tests.unit.scenario.test_scenario import scenario
 
 
 def test_validate_ok(tmp_path):

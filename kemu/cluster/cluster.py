@@ -1,0 +1,399 @@
+"""One emulated cluster, built from a Scenario and torn down again (lifecycle.py: `running`,
+the one way every user of a cluster builds it and has it torn down).
+
+Build order (teardown is the reverse, and undoes whatever part of the build happened):
+  1. underlay: the topology's Mininet switches, links and one host per node, and the edge
+     (external hosts, the load balancer's switch and app) when there is one;
+  2. pod network: per node a subnet lease and the backend's join, then every node's peers,
+     then each node's CNI config (network.py);
+  3. pods: created in the store, run by their node's kubelet (netns, CNI ADD, resolv.conf,
+     containers), the nodes in parallel;
+  4. ready: every pod answers from its gateway and across nodes at steady-state latency;
+  5. controllers: readiness → endpoints → kube-proxy's and the policy agent's rules, DNS
+     records, the ingress configuration; pods with readiness probes are waited for;
+  6. the edge's load balancer is given the Services' VIPs and its health checks settle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+from kemu.clock import patience
+from kemu.cluster import addons
+from kemu.cluster.kubelet import Kubelet, Pod
+from kemu.cluster.network import Network
+from kemu.cluster.readiness import wait_ready
+from kemu.cluster.underlay import Underlay
+from kemu.edge.edge import Edge
+from kemu.errors import CommandError, KemuError
+from kemu.k8s import kube_proxy
+from kemu.k8s.controllers import Controllers
+from kemu.k8s.network_policy import JUMPS as POLICY_JUMPS
+from kemu.k8s.network_policy import PolicyAgent
+from kemu.k8s.store import Store
+from kemu.kernel import doctor
+from kemu.kernel.exec import Netns
+from kemu.kernel.iptables import ChainSet
+from kemu.kernel.node import ExternalHost, K8sNode
+from kemu.kernel.records import RunState
+from kemu.scenario.model import MeasurementEnd, Scenario
+from kemu.scenario.objects import (
+    NetworkPolicy,
+    PodSpec,
+    Service,
+    owner_template,
+    replacement,
+    replicas_of,
+    scale,
+)
+from kemu.scenario.scheduler import place
+
+Log = Callable[[str], None]
+PROBE_READY_TIMEOUT_S = 15.0  # how long a build waits for pods with readiness probes
+
+
+@dataclass(frozen=True)
+class Place:
+    """A measurement end in the live cluster: where to run commands there (None for a
+    Service's virtual address, which has no namespace), its address and port."""
+
+    where: Netns | None
+    ip: str
+    port: int
+
+
+class Cluster:
+    def __init__(self, scenario: Scenario, state: RunState, log: Log = lambda message: None):
+        self.scenario, self.state, self.log = scenario, state, log
+        spec = scenario.cluster
+        self.store = Store([n.name for n in spec.nodes], scenario.services, scenario.policies,
+                           scenario.namespaces)
+        self.underlay = Underlay(scenario, state, log)
+        self.network = Network(spec, state)
+        self.edge = Edge(scenario.external, state, log) if scenario.external else None
+        self.kubelets: dict[str, Kubelet] = {}
+        self.controllers: Controllers | None = None
+        self.pods_used = {p.key for p in scenario.pods}  # every pod this run has had
+        self.timings: dict[str, float] = {}  # how long each build phase took
+        self.proxy_mode = ""
+
+    # -- what it is made of --------------------------------------------------------------------
+
+    @property
+    def nodes(self) -> dict[str, K8sNode]:
+        return self.underlay.nodes
+
+    @property
+    def links(self) -> dict[str, Any]:
+        return self.underlay.links
+
+    @property
+    def externals(self) -> dict[str, ExternalHost]:
+        return self.edge.hosts if self.edge else {}
+
+    @property
+    def backend(self) -> Any:
+        return self.network.backend
+
+    @property
+    def leases(self) -> Any:
+        return self.network.leases
+
+    @property
+    def pods(self) -> dict[str, Pod]:
+        """The pods as their nodes run them, in the order they were created."""
+        return {s.spec.key: self.kubelets[s.node].pods[s.spec.key] for s in self.store.pods()
+                if s.node in self.kubelets and s.spec.key in self.kubelets[s.node].pods}
+
+    @property
+    def services(self) -> list[Service]:
+        """The Services as they are now (events add and delete some)."""
+        return self.store.services()
+
+    # -- build ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        clock = _Stopwatch()
+        topo = self.underlay.plan()
+        if self.edge:
+            self.edge.add_to(topo)
+        self.underlay.build(self.edge)
+        self.underlay.start()
+        if self.edge:
+            self.edge.start(self.nodes, self.scenario.topology.underlay_cidr,
+                            self.scenario.cluster.pod_cidr, list(self.scenario.services))
+        self.timings["underlay_s"] = clock.lap()
+        configs = self.network.start(self.nodes)
+        resolv = partial(addons.resolv_conf, self.scenario.dns) if self.scenario.dns.enabled \
+            else None
+        self.kubelets = {name: Kubelet(node, configs[name], self.state, self.store, resolv)
+                         for name, node in self.nodes.items()}
+        self.timings["network_s"] = clock.lap()
+        self.log(f"{len(self.nodes)} nodes up with {self.backend.name}")
+        ingress = addons.ingress_controller(self.scenario, self.state) \
+            if self.scenario.ingresses else None  # nginx starts on it without endpoints yet
+        self._create_pods(list(self.scenario.pods), dict(self.scenario.placement))
+        self.timings["pods_s"] = clock.lap()
+        # The pod network first, before policies may (rightly) refuse the readiness pings.
+        wait_ready(self.pods.values(), self.underlay.link_rtt_ms())
+        self.timings["ready_s"] = clock.lap()
+        self.proxy_mode = self._proxy_mode()
+        cidr = str(self.scenario.cluster.pod_cidr)
+        per_node = [c for name, node in self.nodes.items() for c in (
+            kube_proxy.KubeProxy(name, cidr, ChainSet(node, sorted(kube_proxy.iptables.JUMPS))),
+            PolicyAgent(name, ChainSet(node, POLICY_JUMPS)))]
+        cluster_wide: list[Any] = [addons.dns_records(self.scenario, self.state)] \
+            if self.scenario.dns.enabled else []
+        self.controllers = Controllers(
+            self.store, self.scenario.cluster.node_grace_s, per_node,
+            cluster_wide + ([ingress] if ingress else []),
+            [k.update_readiness for k in self.kubelets.values()])
+        self.controllers.start()
+        probed = [p.key for p in self.scenario.pods if any(c.readiness for c in p.containers)]
+        for key in self.controllers.wait_ready(probed, patience(PROBE_READY_TIMEOUT_S)):
+            self.log(f"pod {key} is not ready after {PROBE_READY_TIMEOUT_S:.0f} s: it is not "
+                     f"an endpoint of its services")
+        if self.edge:
+            self.edge.configure(self.services, self.nodes)
+            self.edge.wait_settled(self.services, self.store.endpoints(), list(self.nodes))
+        self.timings["services_s"] = clock.lap()
+        self.log(f"{len(self.pods)} pods ready in {clock.total():.1f} s")
+
+    def _proxy_mode(self) -> str:
+        """kube-proxy's mode: ipvs is asked for, but kemu programs iptables (the kernel may
+        lack IPVS, and kemu has no IPVS proxier yet); say so rather than pretend."""
+        if self.scenario.cluster.proxy_mode == "ipvs":
+            reason = "kemu has no IPVS proxier yet" if doctor.module_available("ip_vs") else \
+                "this kernel has no IPVS (kemu doctor)"
+            self.log(f"kube-proxy: ipvs mode asked for, but {reason}: using iptables mode")
+        return "iptables"
+
+    # -- pods: as the ReplicaSet controller, the scheduler and the kubelets make them ----------
+
+    def _create_pods(self, specs: list[PodSpec], placement: dict[str, str] | None = None) -> None:
+        """Create the pods in the store (at once, as a ReplicaSet does), placed as given or
+        where the scheduler would put them now (not on a node that is down); their nodes'
+        kubelets start them, the nodes in parallel."""
+        if placement is None:
+            up = [n for n in self.scenario.cluster.nodes
+                  if self.store.node(n.name).unreachable_since is None]
+            load = {n.name: 0 for n in up}
+            for status in self.store.pods():
+                if status.node in load:
+                    load[status.node] += 1
+            placement = {spec.key: place(spec, up, load) for spec in specs}
+        per_node: dict[str, list[PodSpec]] = {}
+        for spec in specs:
+            self.pods_used.add(spec.key)  # taken, even if starting it fails
+            self.store.create_pod(spec, placement[spec.key])
+            per_node.setdefault(placement[spec.key], []).append(spec)
+
+        def start(name: str) -> None:
+            kubelet = self.kubelets[name]
+            for pod in [kubelet.run_pod(spec) for spec in per_node[name]]:
+                kubelet.wait_running(pod)
+
+        with ThreadPoolExecutor(max_workers=min(8, len(per_node) or 1)) as pool:
+            list(pool.map(start, per_node))
+
+    def _remove_pod(self, pod: Pod) -> None:
+        with self.store.lock:  # not while the control loop probes the kubelet's pods
+            self.kubelets[pod.node.name].kill_pod(pod)
+
+    def replicas(self, deployment: str) -> list[str]:
+        """The keys of a Deployment's pods now."""
+        return replicas_of(self.scenario.templates[deployment], set(self.pods))
+
+    def delete_pod(self, key: str) -> str:
+        """kubectl delete pod: the pod goes (containers, CNI DEL, sandbox); if a Deployment
+        owns it, its replacement starts under a new name, which is returned."""
+        pod = self.pods[key]
+        template = owner_template(self.scenario.templates, key)
+        new = replacement(template, set(self.pods), self.pods_used) if template else ""
+        self._remove_pod(pod)
+        if template:
+            self._create_pods([replace(template, name=new.split("/", 1)[1])])
+        return new
+
+    def scale(self, deployment: str, replicas: int) -> tuple[list[str], list[str]]:
+        """kubectl scale: the Deployment's pods made or deleted; returns (made, deleted)."""
+        template = self.scenario.templates[deployment]
+        add, remove = scale(template, set(self.pods), replicas, self.pods_used)
+        for key in remove:
+            self._remove_pod(self.pods[key])
+        self._create_pods([replace(template, name=key.split("/", 1)[1]) for key in add])
+        return add, remove
+
+    def crash_pod(self, key: str) -> None:
+        """The pod's containers die (the sandbox stays): the controllers notice."""
+        pod = self.pods[key]
+        with self.store.lock:
+            self.kubelets[pod.node.name].crash_pod(pod)
+
+    # -- Services and policies: kubectl apply and delete -------------------------------------
+
+    def apply(self, objects: tuple[Service | NetworkPolicy, ...]) -> None:
+        """kubectl apply of new Services and NetworkPolicies: the controllers take them up."""
+        for obj in objects:
+            self.store.apply(obj)
+        if self.edge and any(isinstance(o, Service) for o in objects):
+            self.edge.configure(self.services, self.nodes)
+
+    def delete(self, kind: str, key: str) -> None:
+        """kubectl delete service|networkpolicy."""
+        self.store.delete(kind, key)
+        if self.edge and kind == "Service":
+            self.edge.configure(self.services, self.nodes)
+
+    # -- nodes and links: faults --------------------------------------------------------------
+
+    def node_down(self, name: str) -> None:
+        """The node stops answering on the network (its processes and state stay)."""
+        rules = ["-N KEMU-NODE-DOWN", "-A KEMU-NODE-DOWN -i lo -j RETURN",
+                 "-A KEMU-NODE-DOWN -o lo -j RETURN", "-A KEMU-NODE-DOWN -j DROP"]
+        rules += [f"-I {chain} 1 -j KEMU-NODE-DOWN" for chain in ("INPUT", "OUTPUT", "FORWARD")]
+        with self.store.lock:
+            self.nodes[name].run("iptables-restore", "--wait", "--noflush",
+                                 input="*filter\n" + "\n".join(rules) + "\nCOMMIT\n")
+            self.store.set_node(name, unreachable_since=time.monotonic())
+
+    def node_up(self, name: str) -> None:
+        rules = [f"-D {chain} -j KEMU-NODE-DOWN" for chain in ("INPUT", "OUTPUT", "FORWARD")]
+        rules += ["-F KEMU-NODE-DOWN", "-X KEMU-NODE-DOWN"]
+        with self.store.lock:
+            self.nodes[name].run("iptables-restore", "--wait", "--noflush",
+                                 input="*filter\n" + "\n".join(rules) + "\nCOMMIT\n")
+            self.store.set_node(name, unreachable_since=None)
+
+    def set_link(self, name: str, up: bool) -> None:
+        self.links[name].set_carrier(up)
+        if name in self.nodes:  # a node cut off stops its heartbeats too (as node_down)
+            lost = self.store.node(name).unreachable_since
+            self.store.set_node(name, unreachable_since=None if up else
+                                lost or time.monotonic())
+
+    def change_link(self, name: str, changes: dict[str, Any]) -> None:
+        self.links[name].change(changes)
+
+    def node_leave(self, name: str) -> None:
+        """The node's network agent goes away (its pods stay): see Network.leave."""
+        self.network.leave(name)
+
+    def node_join(self, name: str) -> None:
+        self.network.join(name)
+
+    # -- use ----------------------------------------------------------------------------------
+
+    def netns(self, where: Pod | K8sNode | ExternalHost) -> Netns:
+        return where.netns
+
+    def exec_prefix(self, where: Pod | K8sNode | ExternalHost) -> list[str]:
+        """argv prefix that runs a command inside a pod's or a node's network namespace."""
+        return where.netns.prefix()
+
+    def resolve(self, end: MeasurementEnd) -> Place:
+        """Where a measurement end is now: its namespace, address and port."""
+        if end.external:
+            assert self.scenario.external and self.edge
+            host = self.edge.hosts[end.external]
+            spec = next(h for h in self.scenario.external.hosts if h.name == end.external)
+            return Place(host.netns, host.IP(), spec.port)
+        if end.service:
+            svc = next((s for s in self.services if s.key == end.service), None)
+            if svc is None:
+                raise KemuError(f"service {end.service} does not exist now (not applied yet, "
+                                f"or deleted by an event)")
+            if end.load_balancer:
+                return Place(None, svc.load_balancer_ip, end.port)
+            if end.node_port:
+                node = self.nodes[end.node]
+                return Place(node.netns, node.IP(), end.port)
+            return Place(None, svc.cluster_ip, end.port)
+        if end.pod:
+            pod = self.pods.get(end.pod)
+            if pod is None:
+                raise KemuError(f"pod {end.pod} does not exist now (deleted by an event?)")
+            ports = [p.container_port for c in pod.spec.containers for p in c.ports
+                     if p.protocol == "TCP"]
+            return Place(pod.netns, pod.ip, ports[0] if ports else 0)
+        node = self.nodes[end.node]
+        return Place(node.netns, node.IP(), 0)
+
+    def load_balancer_state(self) -> dict[str, Any] | None:
+        """The load-balancer app's own view (VIPs, backends, health, events)."""
+        return self.edge.state_of_app() if self.edge else None
+
+    def node_rules(self, node: str) -> str:
+        """The node's iptables, as `iptables-save` prints them (kube-proxy's and policies')."""
+        return self.nodes[node].run("iptables-save")
+
+    def describe(self) -> dict[str, Any]:
+        """The cluster as built, for results.json."""
+        endpoints = self.store.endpoints()
+        return {
+            "cni": self.backend.name,
+            "kube_proxy_mode": self.proxy_mode or None,
+            "mtu": self.backend.mtu,
+            "encap_overhead": self.backend.encap_overhead,
+            "link_emulation": self.underlay.describe(),
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "nodes": self.network.describe(),
+            "pods": [{"name": p.spec.name, "namespace": p.spec.namespace, "node": p.node.name,
+                      "ip": p.ip, "ready": p.ready} for p in self.pods.values()],
+            "services": [{"name": s.name, "namespace": s.namespace, "type": s.type,
+                          "clusterIP": s.cluster_ip or None,
+                          "ports": [{"name": p.name, "port": p.port, "protocol": p.protocol,
+                                     "targetPort": p.target_port,
+                                     **({"nodePort": p.node_port} if p.node_port else {}),
+                                     "endpoints": [f"{e.ip}:{e.port}" for e in
+                                                   endpoints.get((s.key, p.name), [])]}
+                                    for p in s.ports],
+                          **({"externalName": s.external_name} if s.external_name else {}),
+                          **({"loadBalancerIP": s.load_balancer_ip}
+                             if s.load_balancer_ip else {})}
+                         for s in self.services],
+            **({"load_balancer": self.load_balancer_state(),
+                "external_hosts": {n: h.IP() for n, h in self.externals.items()}}
+               if self.edge else {}),
+        }
+
+    # -- teardown -----------------------------------------------------------------------------
+
+    def stop(self) -> list[str]:
+        """Tear down whatever was built, in reverse. Returns the errors met (it goes on past
+        them: a failed step must not leave the rest behind)."""
+        errors: list[str] = []
+
+        def attempt(what: str, step: Callable[[], object]) -> None:
+            try:
+                step()
+            except (KemuError, CommandError, OSError) as e:
+                errors.append(f"{what}: {e}")
+
+        if self.controllers:
+            self.controllers.stop()
+        if self.edge:
+            attempt("external hosts", self.edge.stop)
+        for name, kubelet in self.kubelets.items():
+            attempt(f"pods of {name}", kubelet.remove_all)
+        self.network.stop(attempt)
+        self.underlay.stop(attempt)
+        return errors
+
+
+class _Stopwatch:
+    def __init__(self) -> None:
+        self.start = self.last = time.monotonic()
+
+    def lap(self) -> float:
+        now, last = time.monotonic(), self.last
+        self.last = now
+        return now - last
+
+    def total(self) -> float:
+        return time.monotonic() - self.start

@@ -1,0 +1,320 @@
+"""The cloud's load balancer, as a Ryu application on the edge switch (OpenFlow 1.3).
+
+kemu writes what the cloud controller would configure — one entry per LoadBalancer Service
+port: its external IP (VIP), its members (the nodes, on their node ports; `backends` in the
+JSON, as the clouds call them) and the health check — to a JSON file; this app programs the
+switch from it, proactively:
+
+  VIP:port → select group, one bucket per healthy member node: the frame goes to that node
+             (destination MAC rewritten), the packet keeps the VIP as its destination — a
+             passthrough load balancer, as GCE's network load balancer is: each node's
+             kube-proxy takes VIP traffic by its load-balancer-IP rules, and replies leave with
+             the VIP as source, so nothing is rewritten on the way back and direct NodePort
+             traffic is never confused with load-balanced traffic. The switch hashes each
+             flow's 5-tuple to a bucket, so a connection stays on one node.
+  ARP for a VIP or the health checker's address → answered by the app
+  everything else → the switch's own L2 learning (NORMAL)
+
+In `l2` mode (MetalLB's layer 2) there is no rewriting: the app answers ARP for the VIP with
+the MAC of one healthy node (the leader), which takes the traffic itself (kube-proxy has rules
+for the VIP), and on failover announces the new leader with a gratuitous ARP.
+
+Health checks are made inline, as hardware load balancers do: the app sends a TCP SYN from the
+checker's address to each member's node port and reads the SYN-ACK (healthy) or RST / silence
+(unhealthy) back from the switch; thresholds turn results into health. State (VIPs, members,
+health, checks made, events) is served as JSON over HTTP on the state port.
+
+The same module runs under upstream Ryu (`ryu-manager kemu.edge.app`) where that works: only
+the import names differ.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from typing import Any
+
+try:  # os-ken, the maintained fork (runs on Python 3.10+)
+    from os_ken.base import app_manager
+    from os_ken.controller import ofp_event
+    from os_ken.controller.handler import CONFIG_DISPATCHER, MAIN_DISPATCHER, set_ev_cls
+    from os_ken.lib import hub
+    from os_ken.lib.packet import arp, ether_types, ethernet, ipv4, packet, tcp
+    from os_ken.ofproto import ofproto_v1_3
+    AppBase = app_manager.OSKenApp
+except ImportError:  # upstream Ryu
+    from ryu.base import app_manager
+    from ryu.controller import ofp_event
+    from ryu.controller.handler import (
+        CONFIG_DISPATCHER,
+        MAIN_DISPATCHER,
+        set_ev_cls,
+    )
+    from ryu.lib import hub
+    from ryu.lib.packet import arp, ether_types, ethernet, ipv4, packet, tcp
+    from ryu.ofproto import ofproto_v1_3
+    AppBase = app_manager.RyuApp
+
+VIP_MAC = "0e:4b:4c:42:00:01"  # the load balancer's own (virtual) MAC
+PRIO_NORMAL, PRIO_ARP, PRIO_LB, PRIO_HEALTH = 0, 100, 200, 250
+
+
+class Member:
+    def __init__(self, spec: dict[str, Any], health: dict[str, Any]):
+        self.node, self.ip, self.mac, self.port = spec["node"], spec["ip"], spec["mac"], \
+            spec["port"]
+        self.healthy = True  # a new member is trusted until checks say otherwise
+        self.ok = self.bad = 0
+        self.checks = 0
+        # The first check waits a second: until then the nodes may not know the checker's
+        # MAC, and a reply held in an ARP queue would count as a failure.
+        self.next_check = time.time() + 1.0
+        self.pending: tuple[int, float] | None = None  # (source port, deadline)
+        self.health = health
+        self.changed_at = time.time()
+
+
+class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
+    OFP_VERSIONS = [ofproto_v1_3.OFP_VERSION]
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.config_path = os.environ["KEMU_LB_CONFIG"]
+        self.datapath: Any = None
+        self.config: dict[str, Any] = {"vips": [], "checker": {}}
+        self.mtime = 0.0
+        self.members: dict[tuple[str, int], list[Member]] = {}
+        self.leaders: dict[str, str] = {}  # l2 mode: VIP → node announcing it
+        self.history: list[dict[str, Any]] = []
+        hub.spawn(self._loop)
+        hub.spawn(self._serve_state, int(os.environ.get("KEMU_LB_STATE_PORT", "0")))
+
+    # -- switch ----------------------------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPSwitchFeatures, CONFIG_DISPATCHER)
+    def switch_features(self, ev: Any) -> None:
+        self.datapath = ev.msg.datapath
+        parser, ofp = self.datapath.ofproto_parser, self.datapath.ofproto
+        self._flow(PRIO_NORMAL, parser.OFPMatch(), [parser.OFPActionOutput(ofp.OFPP_NORMAL)])
+        self._apply(force=True)
+
+    def _flow(self, priority: int, match: Any, actions: list[Any]) -> None:
+        """Add or replace one flow (same priority and match: OpenFlow replaces it)."""
+        dp = self.datapath
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        inst = [parser.OFPInstructionActions(ofp.OFPIT_APPLY_ACTIONS, actions)]
+        dp.send_msg(parser.OFPFlowMod(dp, priority=priority, match=match, instructions=inst))
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def _reload(self) -> bool:
+        try:
+            mtime = os.stat(self.config_path).st_mtime
+            if mtime == self.mtime:
+                return False
+            with open(self.config_path) as f:
+                self.config, self.mtime = json.load(f), mtime
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def _apply(self, force: bool = False) -> None:
+        """Program every VIP from the config (and health), replacing what was there."""
+        if self.datapath is None:
+            return
+        parser, ofp = self.datapath.ofproto_parser, self.datapath.ofproto
+        checker = self.config.get("checker", {})
+        if checker.get("ip"):
+            self._flow(PRIO_ARP, parser.OFPMatch(eth_type=ether_types.ETH_TYPE_ARP,
+                                                 arp_tpa=checker["ip"]),
+                       [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
+            self._flow(PRIO_HEALTH, parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP,
+                                                    ipv4_dst=checker["ip"], ip_proto=6),
+                       [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
+        known = {}
+        for number, vip in enumerate(self.config["vips"], start=1):
+            key = (vip["ip"], vip["port"])
+            old = {(b.ip, b.port): b for b in self.members.get(key, [])}
+            members = [old.get((s["ip"], s["port"])) or Member(s, vip["health"])
+                       for s in vip["backends"]]
+            for b in members:
+                b.health = vip["health"]
+            known[key] = members
+            self._program(number, vip, members)
+        self.members = known
+
+    def _program(self, group_id: int, vip: dict[str, Any], members: list[Member]) -> None:
+        parser, ofp = self.datapath.ofproto_parser, self.datapath.ofproto
+        arp_match = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_ARP, arp_tpa=vip["ip"])
+        self._flow(PRIO_ARP, arp_match,
+                   [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
+        if vip["mode"] == "l2":
+            self._elect(vip, members)
+            return
+        live = [b for b in members if b.healthy]
+        if not live and vip["health"].get("fail_open"):
+            live = members  # like AWS NLB: with no healthy target, send to all
+        buckets = [parser.OFPBucket(weight=1, actions=[
+            parser.OFPActionSetField(eth_dst=b.mac),
+            parser.OFPActionOutput(ofp.OFPP_NORMAL)]) for b in live]
+        for command in (ofp.OFPGC_ADD, ofp.OFPGC_MODIFY):  # ADD fails harmlessly if it exists
+            self.datapath.send_msg(parser.OFPGroupMod(self.datapath, command, ofp.OFPGT_SELECT,
+                                                      group_id, buckets))
+        match = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ipv4_dst=vip["ip"],
+                                ip_proto=6, tcp_dst=vip["port"])
+        self._flow(PRIO_LB, match, [parser.OFPActionGroup(group_id)] if live else [])
+
+    def _elect(self, vip: dict[str, Any], members: list[Member]) -> None:
+        """l2 mode: one healthy node answers for the VIP; a change is announced by GARP."""
+        current = self.leaders.get(vip["ip"])
+        live = [b for b in members if b.healthy]
+        if current in {b.node for b in live}:
+            return
+        leader = min(live, key=lambda b: b.node) if live else None
+        self.leaders[vip["ip"]] = leader.node if leader else ""
+        if leader:
+            self._send_arp(arp.ARP_REPLY, leader.mac, vip["ip"], "ff:ff:ff:ff:ff:ff", vip["ip"],
+                           self.datapath.ofproto.OFPP_FLOOD)
+            self._event("leader", vip["ip"], leader.node)
+
+    # -- packets ---------------------------------------------------------------------------
+
+    @set_ev_cls(ofp_event.EventOFPPacketIn, MAIN_DISPATCHER)
+    def packet_in(self, ev: Any) -> None:
+        pkt = packet.Packet(ev.msg.data)
+        in_port = ev.msg.match["in_port"]
+        request = pkt.get_protocol(arp.arp)
+        if request and request.opcode == arp.ARP_REQUEST:
+            mac = self._arp_owner(request.dst_ip)
+            if mac:
+                self._send_arp(arp.ARP_REPLY, mac, request.dst_ip, request.src_mac,
+                               request.src_ip, in_port)
+            return
+        segment, ip = pkt.get_protocol(tcp.tcp), pkt.get_protocol(ipv4.ipv4)
+        if segment and ip:
+            self._health_reply(ip, segment, pkt.get_protocol(ethernet.ethernet), in_port)
+
+    def _arp_owner(self, address: str) -> str:
+        if address == self.config.get("checker", {}).get("ip"):
+            return VIP_MAC
+        for vip in self.config["vips"]:
+            if vip["ip"] == address:
+                if vip["mode"] != "l2":
+                    return VIP_MAC
+                leader = self.leaders.get(address)
+                member = next((b for b in self.members.get((vip["ip"], vip["port"]), [])
+                               if b.node == leader), None)
+                return member.mac if member else ""
+        return ""
+
+    def _send(self, pkt: Any, port: int) -> None:
+        pkt.serialize()
+        dp = self.datapath
+        parser, ofp = dp.ofproto_parser, dp.ofproto
+        dp.send_msg(parser.OFPPacketOut(dp, buffer_id=ofp.OFP_NO_BUFFER,
+                                        in_port=ofp.OFPP_CONTROLLER,
+                                        actions=[parser.OFPActionOutput(port)], data=pkt.data))
+
+    def _send_arp(self, opcode: int, src_mac: str, src_ip: str, dst_mac: str, dst_ip: str,
+                  port: int) -> None:
+        """`src_mac` goes in the ARP payload (who has the address); the frame itself always
+        comes from the load balancer's MAC, or the switch would learn a node's MAC at the
+        controller port and misdeliver that node's traffic."""
+        pkt = packet.Packet()
+        pkt.add_protocol(ethernet.ethernet(dst=dst_mac, src=VIP_MAC,
+                                           ethertype=ether_types.ETH_TYPE_ARP))
+        pkt.add_protocol(arp.arp(opcode=opcode, src_mac=src_mac, src_ip=src_ip,
+                                 dst_mac=dst_mac, dst_ip=dst_ip))
+        self._send(pkt, port)
+
+    def _send_tcp(self, member: Member, sport: int, bits: int, seq: int = 0,
+                  ack: int = 0) -> None:
+        checker = self.config["checker"]
+        pkt = packet.Packet()
+        pkt.add_protocol(ethernet.ethernet(dst=member.mac, src=VIP_MAC,
+                                           ethertype=ether_types.ETH_TYPE_IP))
+        pkt.add_protocol(ipv4.ipv4(src=checker["ip"], dst=member.ip, proto=6))
+        pkt.add_protocol(tcp.tcp(src_port=sport, dst_port=member.port, seq=seq, ack=ack,
+                                 bits=bits, window_size=1024))
+        self._send(pkt, self.datapath.ofproto.OFPP_NORMAL)
+
+    # -- health ----------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        while True:
+            if self._reload():
+                self._apply()
+            now = time.time()
+            changed = False
+            for members in self.members.values():
+                for b in members:
+                    if b.pending and now > b.pending[1]:
+                        changed |= self._result(b, False)  # no answer in time
+                    if self.datapath is not None and not b.pending and now >= b.next_check:
+                        sport = random.randint(20000, 60000)
+                        b.pending = (sport, now + b.health["timeout"])
+                        b.next_check = now + b.health["interval"]
+                        self._send_tcp(b, sport, tcp.TCP_SYN, seq=random.randint(0, 2**31))
+            if changed:
+                self._apply()
+            hub.sleep(0.05)
+
+    def _health_reply(self, ip: Any, segment: Any, eth: Any, in_port: int) -> None:
+        for members in self.members.values():
+            for b in members:
+                if b.pending and ip.src == b.ip and segment.src_port == b.port and \
+                        segment.dst_port == b.pending[0]:
+                    alive = bool(segment.bits & tcp.TCP_SYN and segment.bits & tcp.TCP_ACK)
+                    if alive:  # close the half-open connection, as a checker would
+                        self._send_tcp(b, segment.dst_port, tcp.TCP_RST, seq=segment.ack)
+                    if self._result(b, alive):
+                        self._apply()
+                    return
+
+    def _result(self, b: Member, ok: bool) -> bool:
+        """Count a check; True when the member's health flipped."""
+        b.pending = None
+        b.checks += 1
+        b.ok, b.bad = (b.ok + 1, 0) if ok else (0, b.bad + 1)
+        if b.healthy and b.bad >= b.health["unhealthy_threshold"]:
+            b.healthy, b.changed_at = False, time.time()
+            self._event("unhealthy", b.ip, b.node)
+            return True
+        if not b.healthy and b.ok >= b.health["healthy_threshold"]:
+            b.healthy, b.changed_at = True, time.time()
+            self._event("healthy", b.ip, b.node)
+            return True
+        return False
+
+    def _event(self, kind: str, address: str, node: str) -> None:
+        self.history.append({"time": time.time(), "event": kind, "address": address,
+                            "node": node})
+        self.logger.info("%s %s (%s)", kind, node, address)
+
+    # -- state -----------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "connected": self.datapath is not None,
+            "vips": [{"service": vip["service"], "ip": vip["ip"], "port": vip["port"],
+                      "mode": vip["mode"], "leader": self.leaders.get(vip["ip"]),
+                      "backends": [{"node": b.node, "ip": b.ip, "port": b.port,
+                                    "healthy": b.healthy, "since": b.changed_at,
+                                    "checks": b.checks}
+                                   for b in self.members.get((vip["ip"], vip["port"]), [])]}
+                     for vip in self.config["vips"]],
+            "events": self.history,
+        }
+
+    def _serve_state(self, port: int) -> None:
+        """GET anything → the state as JSON (on loopback: kemu asks, nobody else)."""
+        def handle(sock: Any, address: Any) -> None:
+            sock.recv(4096)
+            body = json.dumps(self.state()).encode()
+            sock.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            sock.close()
+        if port:
+            hub.StreamServer(("127.0.0.1", port), handle).serve_forever()

@@ -1,0 +1,132 @@
+"""The control plane's reactions, as Kubernetes controllers: one reconcile step every tenth of
+a second (a thread), from the store (store.py), so a change anywhere propagates the way it
+does in a cluster, with a delay that can be measured.
+
+    kubelets' probes → pod readiness; node heartbeats → node readiness (after the grace
+    period, as the node lifecycle controller does) → endpoints (per service port)
+        → per node: kube-proxy's rules, the NetworkPolicy agent's rules
+        → for the cluster: DNS records, the ingress controller's configuration
+
+Everything is rendered again when the store's version moved since the last step; the sinks
+(a node's chains, a file) apply only what differs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from kemu.errors import KemuError
+from kemu.k8s.endpoints import all_endpoints
+from kemu.k8s.store import EndpointMap, PodStatus, Store
+from kemu.scenario.objects import Namespace, NetworkPolicy, Service
+
+INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class View:
+    """The cluster as the controllers see it at one step: a consistent copy of the store,
+    with pods on a NotReady node not ready."""
+
+    services: list[Service]
+    policies: list[NetworkPolicy]
+    namespaces: dict[str, Namespace]
+    pods: list[PodStatus]
+    endpoints: EndpointMap
+
+
+class Controller(Protocol):
+    def sync(self, view: View) -> None: ...
+
+
+class RuleSink(Protocol):
+    """Where a node's rules go (kernel/iptables.py: ChainSet): applied if they changed."""
+
+    def sync(self, text: str) -> bool: ...
+
+
+class Controllers:
+    def __init__(self, store: Store, node_grace_s: float,
+                 per_node: Sequence[Controller] = (), cluster_wide: Sequence[Controller] = (),
+                 probes: Sequence[Callable[[], None]] = ()):
+        self.store, self.node_grace_s = store, node_grace_s
+        self.per_node, self.cluster_wide = list(per_node), list(cluster_wide)
+        self.probes = list(probes)  # kubelets: run their readiness probes, update the store
+        self.synced = -1  # the store's version at the last sync
+        self.error: Exception | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def reconcile(self) -> bool:
+        """One step; True if everything was rendered again."""
+        with self.store.lock:
+            for probe in self.probes:
+                probe()
+            self._node_lifecycle()
+            if self.store.version == self.synced:
+                return False
+            view = self._view()
+            self.store.set_endpoints(view.endpoints)
+            # Every node's agents at once: one slow iptables-restore must not hold the rest.
+            with ThreadPoolExecutor(max_workers=min(8, len(self.per_node) or 1)) as pool:
+                list(pool.map(lambda c: c.sync(view), self.per_node))
+            for controller in self.cluster_wide:
+                controller.sync(view)
+            self.synced = self.store.version
+            return True
+
+    def _node_lifecycle(self) -> None:
+        """A node whose heartbeats stopped is NotReady once the grace period has passed."""
+        now = time.monotonic()
+        for node in self.store.nodes():
+            lost = node.unreachable_since
+            ready = lost is None or now - lost < self.node_grace_s
+            if node.ready != ready:
+                self.store.set_node(node.name, ready=ready)
+
+    def _view(self) -> View:
+        ready_nodes = {n.name for n in self.store.nodes() if n.ready}
+        # Pods on a NotReady node are not ready endpoints (the node lifecycle controller's
+        # doing), whatever their last probe said.
+        pods = [replace(p, ready=p.ready and p.node in ready_nodes) for p in self.store.pods()
+                if p.ip]
+        services = self.store.services()
+        return View(services, self.store.policies(), self.store.namespaces(), pods,
+                    all_endpoints(services, pods))
+
+    def start(self) -> None:
+        self.reconcile()
+        self._thread = threading.Thread(target=self._loop, name="kemu-controllers",
+                                        daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(INTERVAL_S):
+            try:
+                self.reconcile()
+            except Exception as e:  # noqa: BLE001 — reported by check(); the loop goes on
+                self.error = e
+
+    def check(self) -> None:
+        """Raise what went wrong in the background, if anything did."""
+        if self.error:
+            raise KemuError(f"controllers: {self.error}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def wait_ready(self, keys: list[str], timeout: float) -> list[str]:
+        """Wait for these pods to be ready (probes passed); returns those that never were."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pending = [key for key in keys if not self.store.pod(key).ready]
+            if not pending or time.monotonic() > deadline:
+                return pending
+            time.sleep(INTERVAL_S)

@@ -1,0 +1,142 @@
+"""The cluster's live objects, as the API server holds them: pods (with where they run, their
+address and readiness), Services, NetworkPolicies, Namespaces, nodes' readiness and the
+endpoints derived from them. One lock, and a version every change bumps: controllers
+reconcile when it moved (as Kubernetes controllers do from their informers), whatever
+changed — a pod, a label, a policy, a node."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from kemu.scenario.objects import Namespace, NetworkPolicy, PodSpec, Service
+
+EndpointMap = dict[tuple[str, str], list[Any]]  # (service key, port name) → its Endpoints
+
+
+@dataclass(frozen=True)
+class PodStatus:
+    """A pod as the API server holds it. Times are monotonic seconds."""
+
+    spec: PodSpec
+    ip: str = ""
+    node: str = ""
+    ready: bool = False
+    created: float = 0.0  # when it was created
+    ready_since: float | None = None  # when it first became Ready
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    name: str
+    ready: bool = True  # the node lifecycle controller's view
+    unreachable_since: float | None = None  # when its heartbeats stopped (monotonic)
+
+
+class Store:
+    def __init__(self, nodes: Iterable[str], services: Iterable[Service] = (),
+                 policies: Iterable[NetworkPolicy] = (), namespaces: Iterable[Namespace] = ()):
+        self.lock = threading.RLock()  # one change, or one reconcile, at a time
+        self.version = 0
+        self._pods: dict[str, PodStatus] = {}
+        self._services = {s.key: s for s in services}
+        self._policies = {p.key: p for p in policies}
+        self._namespaces = {ns.name: ns for ns in namespaces}
+        self._nodes = {name: NodeStatus(name) for name in nodes}
+        self._endpoints: EndpointMap = {}
+
+    def _bump(self) -> None:
+        self.version += 1
+
+    # -- reads (copies: safe to use outside the lock) ----------------------------------------
+
+    def pod(self, key: str) -> PodStatus:
+        with self.lock:
+            return self._pods[key]
+
+    def pods(self) -> list[PodStatus]:
+        with self.lock:
+            return list(self._pods.values())
+
+    def services(self) -> list[Service]:
+        with self.lock:
+            return list(self._services.values())
+
+    def policies(self) -> list[NetworkPolicy]:
+        with self.lock:
+            return list(self._policies.values())
+
+    def namespaces(self) -> dict[str, Namespace]:
+        with self.lock:
+            return dict(self._namespaces)
+
+    def node(self, name: str) -> NodeStatus:
+        with self.lock:
+            return self._nodes[name]
+
+    def nodes(self) -> list[NodeStatus]:
+        with self.lock:
+            return list(self._nodes.values())
+
+    def endpoints(self) -> EndpointMap:
+        with self.lock:
+            return dict(self._endpoints)
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def create_pod(self, spec: PodSpec, node: str) -> PodStatus:
+        with self.lock:
+            status = PodStatus(spec, node=node, created=time.monotonic())
+            self._pods[spec.key] = status
+            self._bump()
+            return status
+
+    def update_pod(self, key: str, **changes: Any) -> None:
+        """Change a pod's status (ip, ready); its first Ready is remembered."""
+        with self.lock:
+            old = self._pods.get(key)
+            if old is None:
+                return  # deleted meanwhile
+            new = replace(old, **changes)
+            if new.ready and new.ready_since is None:
+                new = replace(new, ready_since=time.monotonic())
+            if new != old:
+                self._pods[key] = new
+                self._bump()
+
+    def delete_pod(self, key: str) -> None:
+        with self.lock:
+            if self._pods.pop(key, None) is not None:
+                self._bump()
+
+    def apply(self, obj: Service | NetworkPolicy) -> None:
+        with self.lock:
+            if isinstance(obj, Service):
+                self._services[obj.key] = obj
+            else:
+                self._policies[obj.key] = obj
+            self._bump()
+
+    def delete(self, kind: str, key: str) -> None:
+        """kubectl delete of a Service or NetworkPolicy."""
+        with self.lock:
+            table: dict[str, Any] = self._services if kind == "Service" else self._policies
+            if table.pop(key, None) is not None:
+                self._bump()
+
+    def set_node(self, name: str, **changes: Any) -> None:
+        with self.lock:
+            old = self._nodes[name]
+            new = replace(old, **changes)
+            if new != old:
+                self._nodes[name] = new
+                self._bump()
+
+    def set_endpoints(self, endpoints: EndpointMap) -> None:
+        with self.lock:
+            if endpoints != self._endpoints:
+                self._endpoints = endpoints
+                self._bump()

@@ -1,0 +1,32 @@
+"""The add-ons a cluster gets besides the user's workloads, as the manifests that install them
+would describe them: cluster DNS (as kubeadm installs CoreDNS: a pod in kube-system behind the
+kube-dns Service) and, when there are Ingresses, the ingress controller (as ingress-nginx
+deploys it). Pure data."""
+
+from __future__ import annotations
+
+from kemu.scenario.objects import Container, ContainerPort, PodSpec, Service, ServicePort
+
+INGRESS_NAMESPACE = "ingress-nginx"
+INGRESS_CONTROLLER = "ingress-nginx-controller"
+
+DNS_POD = PodSpec(
+    name="coredns", namespace="kube-system", labels={"k8s-app": "kube-dns"},
+    containers=(Container(name="coredns", image="kemu/cluster-dns", ports=(
+        ContainerPort(53, "dns", "UDP"), ContainerPort(53, "dns-tcp", "TCP"))),),
+    owner="kemu/dns-addon")
+DNS_SERVICE = Service(
+    name="kube-dns", namespace="kube-system",
+    ports=(ServicePort(53, "dns", "UDP", "dns"), ServicePort(53, "dns-tcp", "TCP", "dns-tcp")),
+    selector={"k8s-app": "kube-dns"})
+
+INGRESS_POD = PodSpec(
+    name=f"{INGRESS_CONTROLLER}-0", namespace=INGRESS_NAMESPACE,
+    labels={"app.kubernetes.io/name": "ingress-nginx"},
+    containers=(Container(name="controller", image="kemu/ingress-nginx", ports=(
+        ContainerPort(80, "http"), ContainerPort(443, "https"))),),
+    owner="kemu/ingress-addon")
+INGRESS_SERVICE = Service(
+    name=INGRESS_CONTROLLER, namespace=INGRESS_NAMESPACE, type="NodePort",
+    ports=(ServicePort(80, "http", "TCP", "http"), ServicePort(443, "https", "TCP", "https")),
+    selector={"app.kubernetes.io/name": "ingress-nginx"})

@@ -1,0 +1,95 @@
+"""The checks of a scenario's `workloads`: each manifest (inline, or the documents of a file),
+names unique per kind, and the add-ons the cluster gets with them (cluster DNS, and the
+ingress controller when there are Ingresses, whose backends must be Services). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kemu.scenario import addons
+from kemu.scenario.manifests import Parsed, parse_manifest
+from kemu.scenario.model import DNSConfig
+from kemu.scenario.problems import Checks
+
+
+def read_documents(path: Path) -> list[Any]:
+    """The YAML documents of a manifest file (empty ones left out); OSError, YAMLError."""
+    return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+
+
+def workloads(docs: list[Any], checks: Checks) -> Parsed:
+    """Every object the manifests declare, in the order they declare them (their problems
+    and warnings go to `checks`)."""
+    out = Parsed()
+    base = Path(checks.file).parent
+    for i, doc in enumerate(docs):
+        where = f"workloads[{i}]"
+        if "file" in doc:
+            path = base / doc["file"]
+            try:
+                documents = read_documents(path)
+            except OSError as e:
+                checks.error(f"{where}.file", f"cannot read {path}: {e.strerror}")
+                continue
+            except yaml.YAMLError as e:
+                checks.error(f"{where}.file", f"{path} is not valid YAML: {e}")
+                continue
+            sources = [(d, str(path), f"document {k}") for k, d in enumerate(documents)]
+        else:
+            sources = [(doc, checks.file, where)]
+        for manifest, file, place in sources:
+            parsed = parse_manifest(manifest, file, place)
+            checks.problems += parsed.problems
+            checks.warnings += parsed.warnings
+            out.pods += parsed.pods
+            out.services += parsed.services
+            out.policies += parsed.policies
+            out.namespaces += parsed.namespaces
+            out.ingresses += parsed.ingresses
+            out.secrets += parsed.secrets
+            out.templates.update(parsed.templates)
+            for key in [*(o.key for o in parsed.services), *(o.key for o in parsed.policies),
+                        *(o.key for o in parsed.ingresses)]:
+                checks.places[key] = place
+    for kind, objects in (("pods", out.pods), ("services", out.services),
+                          ("network policies", out.policies),
+                          ("namespaces", out.namespaces)):
+        keys = [getattr(o, "key", getattr(o, "name", "")) for o in objects]
+        for dup in sorted({k for k in keys if keys.count(k) > 1}):
+            checks.error("workloads", f"two {kind} are named {dup}")
+    return out
+
+
+def add_ons(objects: Parsed, dns: DNSConfig, has_edge: bool, checks: Checks) -> None:
+    """Cluster DNS, and the ingress controller (exposed as it is in practice: by a
+    LoadBalancer where there is an edge, else a NodePort). Add-on pods go last, so the
+    user's pods keep the placement they would have without them."""
+    if dns.enabled:
+        objects.pods.append(addons.DNS_POD)
+        objects.services.insert(0, replace(addons.DNS_SERVICE, cluster_ip=dns.cluster_ip))
+    if objects.ingresses:
+        objects.pods.append(addons.INGRESS_POD)
+        objects.services.append(replace(addons.INGRESS_SERVICE,
+                                        type="LoadBalancer" if has_edge else "NodePort"))
+        ingress_backends(objects, checks)
+
+
+def ingress_backends(objects: Parsed, checks: Checks) -> None:
+    """Every backend an Ingress names must be a Service port of its namespace."""
+    for ing in objects.ingresses:
+        backends = [ing.default_backend] if ing.default_backend else []
+        backends += [p.backend for rule in ing.rules for p in rule.paths]
+        for backend in backends:
+            svc = next((s for s in objects.services if s.name == backend.service and
+                        s.namespace == ing.namespace), None)
+            if svc is None:
+                checks.error(checks.places.get(ing.key, "workloads"),
+                             f"Ingress {ing.key}: no service {backend.service!r}")
+            elif not any(backend.port in (p.port, p.name) for p in svc.ports):
+                checks.error(checks.places.get(ing.key, "workloads"),
+                             f"Ingress {ing.key}: service {backend.service!r} has no port "
+                             f"{backend.port!r}")

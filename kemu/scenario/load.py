@@ -1,0 +1,202 @@
+"""Scenario files: YAML → checked, typed `Scenario`. Pure: nothing is created here.
+
+Two passes, and every problem of a pass is reported at once: first the JSON schema
+(schema.json: shapes, unknown keys), then the meaning, in the order below (plugin installed,
+CIDRs disjoint, manifests valid, addresses allocated, pods schedulable, measurement ends and
+events that exist). Each problem names the file and the field path, e.g.
+`quickstart.yaml: measurements[1].to.pod: …`. A `matrix:` makes one run per combination, each
+checked before any is built.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from kemu.errors import KemuError, Problem, ScenarioError
+from kemu.scenario import check_cluster, check_events, check_measurements, check_workloads
+from kemu.scenario.addressing import allocate, allocate_vips
+from kemu.scenario.model import Run, Scenario
+from kemu.scenario.objects import Namespace, Service
+from kemu.scenario.problems import Checks
+from kemu.scenario.scheduler import SchedulingError, schedule
+
+
+def load_schema() -> dict[str, Any]:
+    text = resources.files("kemu.scenario").joinpath("schema.json").read_text()
+    return json.loads(text)
+
+
+def field_path(parts: Any) -> str:
+    """['measurements', 1, 'to', 'pod'] → 'measurements[1].to.pod'."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def read_document(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise KemuError(f"{path}: cannot read scenario: {e.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError([Problem(where, f"not valid YAML: {getattr(e, 'problem', e)}",
+                                     str(path))]) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and check a scenario file without a matrix. Raises ScenarioError listing every
+    problem."""
+    runs = load_runs(path)
+    if len(runs) != 1 or runs[0].params:
+        raise KemuError(f"{path} has a matrix of {len(runs)} runs; use load_runs")
+    return runs[0].scenario
+
+
+def load_runs(path: str | Path) -> list[Run]:
+    """Read and check a scenario file: every combination of its matrix (one run if it has
+    none), each checked before any is built."""
+    path = Path(path)
+    return parse_runs(read_document(path), str(path))
+
+
+def parse_runs(doc: Any, file: str = "<scenario>") -> list[Run]:
+    _check_schema(doc, file)
+    matrix = doc.get("matrix") or {}
+    runs, problems = [], []
+    for params in _combinations(matrix):
+        variant = copy.deepcopy(doc)
+        variant.pop("matrix", None)
+        for key, value in params.items():
+            _set_path(variant, key, value)
+        try:
+            runs.append(Run(params, parse_scenario(variant, file)))
+        except ScenarioError as e:
+            if not params:
+                raise
+            label = ", ".join(f"{k}={v}" for k, v in params.items())
+            problems += [Problem(f"matrix[{label}] {p.where}", p.what, p.file)
+                         for p in e.problems]
+    if problems:
+        raise ScenarioError(problems)
+    return runs
+
+
+def _combinations(matrix: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    keys = list(matrix)
+    return [dict(zip(keys, values, strict=True))
+            for values in itertools.product(*(matrix[k] for k in keys))]
+
+
+def _set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set cluster.cni.plugin-style paths, creating mappings on the way (numbers index lists)."""
+    target: Any = doc
+    *parents, last = dotted.split(".")
+    for part in parents:
+        if isinstance(target, list):
+            target = target[int(part)]
+        else:
+            target = target.setdefault(part, {})
+    if isinstance(target, list):
+        target[int(last)] = value
+    else:
+        target[last] = value
+
+
+def parse_scenario(doc: Any, file: str = "<scenario>") -> Scenario:
+    """One scenario document (no matrix) checked: ScenarioError lists every problem."""
+    _check_schema(doc, file)
+    return _check_meaning(doc, file)
+
+
+def _check_schema(doc: Any, file: str) -> None:
+    validator = jsonschema.Draft202012Validator(load_schema())
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        raise ScenarioError([Problem(field_path(e.absolute_path) or "(top level)",
+                                     _schema_message(e), file) for e in errors])
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return f"unknown field: {error.message.split('(')[-1].rstrip(')')}"
+    if error.validator == "oneOf" and error.context:
+        # Name the alternative that came closest rather than "is not valid under any".
+        best = jsonschema.exceptions.best_match(error.context)
+        return best.message
+    return error.message
+
+
+def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
+    """The second pass, in order; every problem collected, raised once at the end."""
+    checks = Checks(file)
+    cluster = check_cluster.cluster(doc["cluster"], checks)
+    topology = check_cluster.topology(doc.get("topology") or {}, checks)
+    if cluster and topology:
+        cluster = check_cluster.lay_out(cluster, topology, checks)
+        check_cluster.disjoint({"cluster.podCIDR": cluster.pod_cidr,
+                                "cluster.serviceCIDR": cluster.service_cidr,
+                                "topology.underlayCIDR": topology.underlay_cidr}, checks)
+    objects = check_workloads.workloads(doc.get("workloads") or [], checks)
+    dns = check_cluster.dns(doc["cluster"].get("dns") or {}, cluster, checks)
+    check_workloads.add_ons(objects, dns, bool(doc.get("external")), checks)
+    external = check_cluster.external(doc.get("external"), cluster, topology, checks)
+    applied, applied_objects = check_events.applied(doc.get("events") or [], checks)
+    services: list[Service] = []
+    if cluster:
+        # Services applied by events later get their addresses now, after the others'.
+        services, clashes = allocate(objects.services + applied, cluster.service_cidr)
+        if external:
+            taken = {external.checker_ip, *external.host_addresses().values()}
+            services, more = allocate_vips(services, external.load_balancer.pool, taken)
+            clashes += more
+        elif any(s.type == "LoadBalancer" for s in services):
+            checks.warn("external.loadBalancer", "the scenario has LoadBalancer services but "
+                                                 "no external load balancer: only their "
+                                                 "ClusterIPs and NodePorts work")
+        for key, what in clashes:
+            checks.error(checks.places.get(key, "workloads"), what)
+    placement: dict[str, str] = {}
+    if cluster:
+        try:
+            placement = schedule(objects.pods, list(cluster.nodes))
+        except SchedulingError as e:
+            checks.error("workloads", str(e))
+        check_cluster.capacity(cluster, placement, checks)
+    later = services[len(services) - len(applied):]
+    services = services[:len(services) - len(applied)]
+    measurements = check_measurements.measurements(doc.get("measurements") or [], objects.pods,
+                                                   services + later, list(objects.templates),
+                                                   cluster, external, checks)
+    events = []
+    if cluster and topology:
+        events = check_events.events(doc.get("events") or [], cluster, topology, objects.pods,
+                                     objects.templates, services, objects.policies,
+                                     applied_objects, later, checks)
+    checks.raise_problems()
+    assert cluster and topology
+    meta = doc["metadata"]
+    declared = {ns.name: ns for ns in objects.namespaces}
+    used = {p.namespace for p in objects.pods} | {s.namespace for s in services} | {"default"}
+    namespaces = [declared.get(n) or Namespace(n, {"kubernetes.io/metadata.name": n})
+                  for n in sorted(used | set(declared))]
+    return Scenario(name=meta["name"], description=meta.get("description", ""), path=file,
+                    cluster=cluster, topology=topology, pods=tuple(objects.pods),
+                    placement=placement, measurements=tuple(measurements),
+                    services=tuple(services), policies=tuple(objects.policies),
+                    namespaces=tuple(namespaces), dns=dns, external=external,
+                    ingresses=tuple(objects.ingresses), secrets=tuple(objects.secrets),
+                    warnings=tuple(checks.warnings), events=tuple(events),
+                    templates=objects.templates)

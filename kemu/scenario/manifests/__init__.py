@@ -1,0 +1,48 @@
+"""Kubernetes manifests → kemu objects: v1 Pod, Service, Namespace, Secret (kubernetes.io/tls),
+apps/v1 Deployment, networking.k8s.io/v1 NetworkPolicy and Ingress (and Ingress's older
+v1beta1 forms).
+
+Pure: parses and checks plain dicts. Every problem names the field path within the document;
+the caller prefixes the document's place (`workloads[2]` or `web.yaml#1`). Fields that do
+nothing in a network emulation (resources, probes for liveness, volumes…) are accepted with a
+warning naming them; fields kemu does not know are errors, never silently ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kemu.scenario.manifests.checker import Checker, Parsed
+from kemu.scenario.manifests.ingresses import parse_ingress, parse_ingress_v1beta1, parse_secret
+from kemu.scenario.manifests.policies import parse_policy
+from kemu.scenario.manifests.services import parse_service
+from kemu.scenario.manifests.workloads import parse_deployment, parse_namespace, parse_pod
+
+__all__ = ["PARSERS", "Parsed", "SUPPORTED_KINDS", "parse_manifest"]
+
+PARSERS: dict[str, Callable[[dict[str, Any], Checker], None]] = {
+    "v1/Pod": parse_pod, "apps/v1/Deployment": parse_deployment,
+    "v1/Service": parse_service, "v1/Namespace": parse_namespace, "v1/Secret": parse_secret,
+    "networking.k8s.io/v1/NetworkPolicy": parse_policy,
+    "networking.k8s.io/v1/Ingress": parse_ingress,
+    "extensions/v1beta1/Ingress": parse_ingress_v1beta1,
+    "networking.k8s.io/v1beta1/Ingress": parse_ingress_v1beta1,
+}
+SUPPORTED_KINDS = tuple(PARSERS)
+
+
+def parse_manifest(doc: Any, file: str = "", where: str = "") -> Parsed:
+    """Parse one manifest document (any supported kind) into `Parsed`."""
+    out = Parsed()
+    check = Checker(out, file, where)
+    if not isinstance(doc, dict):
+        check.error("", "a manifest must be a mapping with apiVersion and kind")
+        return out
+    parser = PARSERS.get(f"{doc.get('apiVersion')}/{doc.get('kind')}")
+    if parser:
+        parser(doc, check)
+    else:
+        check.error("kind", f"{doc.get('kind')!r} of apiVersion {doc.get('apiVersion')!r} is "
+                            f"not supported here (supported: {', '.join(SUPPORTED_KINDS)})")
+    return out

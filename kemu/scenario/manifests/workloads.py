@@ -1,0 +1,184 @@
+"""Pods, Deployments and Namespaces: what runs where. Fields with no network meaning
+(resources, volumes, liveness probes…) are accepted with a warning naming them. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from kemu.images.base import known_images
+from kemu.scenario.manifests.checker import (
+    IGNORED_METADATA_FIELDS,
+    Checker,
+    metadata,
+    strings,
+)
+from kemu.scenario.objects import Container, ContainerPort, Namespace, PodSpec, Probe
+
+# Fields with no network meaning: accepted, reported as ignored.
+IGNORED_POD_FIELDS = {
+    "restartPolicy", "terminationGracePeriodSeconds", "volumes", "serviceAccountName",
+    "serviceAccount", "securityContext", "affinity", "tolerations", "imagePullSecrets",
+    "priorityClassName", "schedulerName", "dnsPolicy", "enableServiceLinks",
+}
+IGNORED_CONTAINER_FIELDS = {
+    "resources", "imagePullPolicy", "livenessProbe", "startupProbe", "volumeMounts",
+    "securityContext", "terminationMessagePath", "terminationMessagePolicy", "workingDir",
+}
+IGNORED_DEPLOYMENT_FIELDS = {
+    "strategy", "revisionHistoryLimit", "minReadySeconds", "progressDeadlineSeconds", "paused",
+}
+
+
+def parse_pod(doc: dict[str, Any], check: Checker) -> None:
+    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
+    name, namespace, labels = metadata(doc, check)
+    pod = _pod_spec(doc.get("spec"), check, "spec", name, namespace, labels, owner="")
+    if pod:
+        check.out.pods.append(pod)
+
+
+def parse_deployment(doc: dict[str, Any], check: Checker) -> None:
+    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
+    name, namespace, _ = metadata(doc, check)
+    spec = check.mapping(doc.get("spec"), "spec")
+    check.fields(spec, "spec", {"replicas", "selector", "template"}, IGNORED_DEPLOYMENT_FIELDS)
+    replicas = spec.get("replicas", 1)
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        check.error("spec.replicas", f"must be a whole number >= 0, got {replicas!r}")
+        replicas = 0
+    selector = check.mapping(spec.get("selector"), "spec.selector")
+    check.fields(selector, "spec.selector", {"matchLabels"})
+    match_labels = check.labels(selector.get("matchLabels"), "spec.selector.matchLabels")
+    if not match_labels:
+        check.error("spec.selector.matchLabels", "a Deployment needs a selector")
+    template = check.mapping(spec.get("template"), "spec.template")
+    check.fields(template, "spec.template", {"metadata", "spec"})
+    tmeta = check.mapping(template.get("metadata"), "spec.template.metadata")
+    check.fields(tmeta, "spec.template.metadata", {"labels", "name"}, IGNORED_METADATA_FIELDS)
+    tlabels = check.labels(tmeta.get("labels"), "spec.template.metadata.labels")
+    if match_labels and any(tlabels.get(k) != v for k, v in match_labels.items()):
+        check.error("spec.template.metadata.labels",
+                    f"selector {match_labels} does not match template labels {tlabels}")
+    template_pod = _pod_spec(template.get("spec"), check, "spec.template.spec", name,
+                             namespace, tlabels, owner=f"Deployment/{name}")
+    if template_pod:
+        check.out.templates[f"{namespace}/{name}"] = template_pod  # scaling makes more
+        # Deterministic names (web-0, web-1, …) instead of Kubernetes' random hashes, so that
+        # scenarios and results can name pods.
+        check.out.pods += [replace(template_pod, name=f"{name}-{i}") for i in range(replicas)]
+
+
+def _pod_spec(value: Any, check: Checker, path: str, name: str, namespace: str,
+              labels: dict[str, str], owner: str) -> PodSpec | None:
+    spec = check.mapping(value, path)
+    check.fields(spec, path, {"containers", "nodeName", "nodeSelector", "hostname"},
+                 IGNORED_POD_FIELDS)
+    containers = check.sequence(spec.get("containers"), f"{path}.containers")
+    if not containers:
+        check.error(f"{path}.containers", "a pod needs at least one container")
+    parsed = [_container(c, check, f"{path}.containers[{i}]") for i, c in enumerate(containers)]
+    names = [c.name for c in parsed if c]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        check.error(f"{path}.containers", f"container name {dup!r} is used twice")
+    node_name = spec.get("nodeName", "")
+    if not isinstance(node_name, str):
+        check.error(f"{path}.nodeName", "must be a node name")
+        node_name = ""
+    node_selector = check.labels(spec.get("nodeSelector"), f"{path}.nodeSelector")
+    if not name or any(c is None for c in parsed):
+        return None
+    return PodSpec(name=name, namespace=namespace, labels=labels,
+                   containers=tuple(c for c in parsed if c), node_name=node_name,
+                   node_selector=node_selector, owner=owner)
+
+
+def _container(value: Any, check: Checker, path: str) -> Container | None:
+    doc = check.mapping(value, path)
+    check.fields(doc, path, {"name", "image", "command", "args", "ports", "env",
+                             "readinessProbe"}, IGNORED_CONTAINER_FIELDS)
+    name = check.name(doc.get("name"), f"{path}.name")
+    image = doc.get("image", "")
+    command = strings(doc.get("command"), check, f"{path}.command")
+    args = strings(doc.get("args"), check, f"{path}.args")
+    if not command and image not in known_images():
+        check.error(f"{path}.image", f"unknown image {image!r}: use a built-in image "
+                                     f"({', '.join(known_images())}) or give `command`")
+    ports = []
+    for i, p in enumerate(check.sequence(doc.get("ports"), f"{path}.ports")):
+        ppath = f"{path}.ports[{i}]"
+        port = check.mapping(p, ppath)
+        check.fields(port, ppath, {"containerPort", "name", "protocol"}, {"hostPort", "hostIP"})
+        number = port.get("containerPort")
+        if not isinstance(number, int) or not 0 < number < 65536:
+            check.error(f"{ppath}.containerPort", f"must be a port number 1-65535, got {number!r}")
+            continue
+        protocol = port.get("protocol", "TCP")
+        if protocol not in ("TCP", "UDP", "SCTP"):
+            check.error(f"{ppath}.protocol", f"must be TCP, UDP or SCTP, got {protocol!r}")
+        ports.append(ContainerPort(number, str(port.get("name", "")), str(protocol)))
+    env = []
+    for i, e in enumerate(check.sequence(doc.get("env"), f"{path}.env")):
+        item = check.mapping(e, f"{path}.env[{i}]")
+        check.fields(item, f"{path}.env[{i}]", {"name", "value"})
+        if not isinstance(item.get("name"), str):
+            check.error(f"{path}.env[{i}].name", "must be a string")
+            continue
+        env.append((item["name"], str(item.get("value", ""))))
+    readiness = _probe(doc["readinessProbe"], check, f"{path}.readinessProbe") \
+        if "readinessProbe" in doc else None
+    if not name:
+        return None
+    return Container(name=name, image=str(image), command=command, args=args,
+                     ports=tuple(ports), env=tuple(env), readiness=readiness)
+
+
+def _probe(value: Any, check: Checker, path: str) -> Probe | None:
+    doc = check.mapping(value, path)
+    timing = {"initialDelaySeconds": ("initial_delay_s", 0), "periodSeconds": ("period_s", 1),
+              "timeoutSeconds": ("timeout_s", 1), "successThreshold": ("success_threshold", 1),
+              "failureThreshold": ("failure_threshold", 1)}
+    kinds = [k for k in ("tcpSocket", "httpGet", "exec") if k in doc]
+    check.fields(doc, path, {"tcpSocket", "httpGet", "exec", *timing},
+                 {"terminationGracePeriodSeconds"})
+    if len(kinds) != 1:
+        check.error(path, "give exactly one of tcpSocket, httpGet, exec (grpc is not supported)")
+        return None
+    kind = kinds[0]
+    action = check.mapping(doc[kind], f"{path}.{kind}")
+    values: dict[str, Any] = {}
+    for key, (attr, low) in timing.items():
+        if key in doc and (number := check.integer(doc[key], f"{path}.{key}", low, 3600)) \
+                is not None:
+            values[attr] = number
+    if kind == "exec":
+        check.fields(action, f"{path}.exec", {"command"})
+        command = strings(action.get("command"), check, f"{path}.exec.command")
+        if not command:
+            check.error(f"{path}.exec.command", "an exec probe needs a command")
+        return Probe("exec", command=command, **values)
+    known = {"port", "host"} | ({"path", "scheme", "httpHeaders"} if kind == "httpGet" else set())
+    check.fields(action, f"{path}.{kind}", known)
+    if action.get("host"):
+        check.error(f"{path}.{kind}.host", "probes go to the pod's own address; host is not "
+                                           "supported")
+    if action.get("scheme", "HTTP") != "HTTP":
+        check.error(f"{path}.{kind}.scheme", "only HTTP is supported")
+    if action.get("httpHeaders"):
+        check.warn(f"{path}.{kind}.httpHeaders", "has no effect in kemu and is ignored")
+    port = check.port_ref(action.get("port"), f"{path}.{kind}.port")
+    if port is None:
+        return None
+    return Probe(kind, port=port, path=str(action.get("path", "/")), **values)
+
+
+def parse_namespace(doc: dict[str, Any], check: Checker) -> None:
+    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
+    meta = check.mapping(doc.get("metadata"), "metadata")
+    check.fields(meta, "metadata", {"name", "labels"}, IGNORED_METADATA_FIELDS)
+    name = check.name(meta.get("name"), "metadata.name")
+    labels = check.labels(meta.get("labels"), "metadata.labels")
+    if name:
+        # Kubernetes labels every namespace with its name (namespaceSelector relies on it).
+        check.out.namespaces.append(Namespace(name, {**labels,
+                                                     "kubernetes.io/metadata.name": name}))

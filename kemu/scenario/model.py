@@ -1,0 +1,218 @@
+"""A checked scenario, as frozen data: the cluster, its underlay, the world outside, what to
+measure and what happens when. What load.py returns; every later stage reads it, none changes
+it. Pure."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from kemu import registry
+from kemu.errors import Problem
+from kemu.scenario.objects import (
+    Ingress,
+    Namespace,
+    NetworkPolicy,
+    NodeSpec,
+    PodSpec,
+    Secret,
+    Service,
+)
+
+DEFAULT_POD_CIDR = "10.244.0.0/16"
+DEFAULT_SERVICE_CIDR = "10.96.0.0/12"
+DEFAULT_UNDERLAY_CIDR = "172.18.0.0/16"
+DEFAULT_EXTERNAL_CIDR = "192.168.100.0/24"
+DEFAULT_TOPOLOGY = "single-switch"
+
+
+@dataclass(frozen=True)
+class LinkParams:
+    bw_mbit: float | None = None
+    delay_ms: float = 0.0  # one way, where the node sends onto its link
+    jitter_ms: float = 0.0
+    loss_pct: float = 0.0
+    queue: int = 0  # 0: the emulator's default
+
+
+@dataclass(frozen=True)
+class TopologySpec:
+    name: str = DEFAULT_TOPOLOGY
+    underlay_cidr: ipaddress.IPv4Network = ipaddress.IPv4Network(DEFAULT_UNDERLAY_CIDR)
+    link: LinkParams = LinkParams()  # every node's link
+    wan: LinkParams | None = None  # the link between zones (topologies that have one)
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    nodes: tuple[NodeSpec, ...]
+    cni_plugin: str
+    cni_options: dict[str, Any]
+    pod_cidr: ipaddress.IPv4Network
+    service_cidr: ipaddress.IPv4Network
+    proxy_mode: str = "iptables"  # kube-proxy mode asked for
+    node_grace_s: float = 40.0  # kube-controller-manager's node-monitor-grace-period
+
+
+@dataclass(frozen=True)
+class DNSConfig:
+    enabled: bool = True
+    cluster_ip: str = ""
+    domain: str = "cluster.local"
+
+
+# -- the world outside the cluster -----------------------------------------------------------
+
+# What users meet in practice (shared/reference/published-cni-figures.csv):
+#   gce        nodeport mode; Cluster: every 8 s, 3 failures (≈24 s); Local: every 3 s, 2 (≈6 s)
+#   aws-nlb    nodeport mode; every 30 s, 2 failures; with no healthy target it fails open
+#   metallb-l2 one node answers ARP for the VIP; failover by gratuitous ARP in a few seconds
+PRESETS: dict[str, dict[str, Any]] = {
+    "gce": {"mode": "nodeport",
+            "Cluster": {"interval": 8, "timeout": 1, "healthy_threshold": 1,
+                        "unhealthy_threshold": 3, "fail_open": False},
+            "Local": {"interval": 3, "timeout": 1, "healthy_threshold": 1,
+                      "unhealthy_threshold": 2, "fail_open": False}},
+    "aws-nlb": {"mode": "nodeport",
+                "Cluster": {"interval": 30, "timeout": 10, "healthy_threshold": 5,
+                            "unhealthy_threshold": 2, "fail_open": True}},
+    "metallb-l2": {"mode": "l2",
+                   "Cluster": {"interval": 1, "timeout": 1, "healthy_threshold": 1,
+                               "unhealthy_threshold": 3, "fail_open": False}},
+    "custom": {"mode": "nodeport",
+               "Cluster": {"interval": 1, "timeout": 0.5, "healthy_threshold": 1,
+                           "unhealthy_threshold": 2, "fail_open": False}},
+}
+HEALTH_KEYS = {"interval": "interval", "timeout": "timeout",
+               "healthyThreshold": "healthy_threshold",
+               "unhealthyThreshold": "unhealthy_threshold", "failOpen": "fail_open"}
+
+
+@dataclass(frozen=True)
+class ExternalHostSpec:
+    name: str
+    argv: tuple[str, ...] = ()  # what runs on it (an image's command, or `command`)
+    port: int = 0
+
+
+@dataclass(frozen=True)
+class LoadBalancerSpec:
+    preset: str = "custom"
+    pool: ipaddress.IPv4Network = ipaddress.IPv4Network("192.168.100.192/27")
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mode(self) -> str:
+        return str(PRESETS[self.preset]["mode"])
+
+    def health(self, traffic_policy: str) -> dict[str, Any]:
+        preset = PRESETS[self.preset]
+        return {**preset.get(traffic_policy, preset["Cluster"]), **self.overrides}
+
+
+@dataclass(frozen=True)
+class ExternalSpec:
+    cidr: ipaddress.IPv4Network
+    hosts: tuple[ExternalHostSpec, ...]
+    load_balancer: LoadBalancerSpec
+
+    def host_addresses(self) -> dict[str, str]:
+        """External hosts from .10 up (.1 is the load balancer's health checker)."""
+        return {h.name: str(self.cidr.network_address + 10 + i) for i, h in enumerate(self.hosts)}
+
+    @property
+    def checker_ip(self) -> str:
+        return str(self.cidr.network_address + 1)
+
+
+# -- measurements and events ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MeasurementEnd:
+    """Where a measurement runs from or is aimed at: a pod (namespace/name), a node, a
+    Service's ClusterIP, a Service's node port on a node, its load balancer's VIP, or an
+    external host. `port` is the resolved port number where one applies. (Not a Service's
+    endpoint: those are the pods behind it, kemu/k8s/endpoints.py.)"""
+
+    pod: str = ""
+    node: str = ""
+    service: str = ""  # namespace/name
+    port: int = 0
+    node_port: bool = False
+    external: str = ""  # an external host
+    load_balancer: bool = False  # the service's external IP
+
+    def __str__(self) -> str:
+        if self.external:
+            return f"external/{self.external}"
+        if self.load_balancer:
+            return f"lb/{self.service.removeprefix('default/')}:{self.port}"
+        if self.service:
+            name = self.service.removeprefix("default/")
+            return f"{self.node}:nodePort/{name}" if self.node_port else f"svc/{name}:{self.port}"
+        if self.node:
+            return f"node/{self.node}"
+        return self.pod.removeprefix("default/")
+
+
+@dataclass(frozen=True)
+class MeasurementSpec:
+    name: str
+    type: str  # a measurement kind (kemu/measure/)
+    source: MeasurementEnd | None  # None for kinds that run from no place (pod-startup)
+    target: MeasurementEnd | None  # None for kinds with no `to` (dns queries a name)
+    params: dict[str, Any]
+    background: bool = False  # runs alongside the measurements after it
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """One change on a run's timeline, `at` seconds after its measurements start."""
+
+    at: float
+    action: str  # an event kind (kemu/events/)
+    target: str  # a node, a link, a pod or Deployment key, or the object's key
+    link: dict[str, Any] = field(default_factory=dict)  # link-set: the LinkParams changed
+    replicas: int = 0
+    objects: tuple[Service | NetworkPolicy, ...] = ()  # apply
+    kind: str = ""  # delete: Service or NetworkPolicy
+
+    def __str__(self) -> str:
+        return str(registry.events()[self.action].describe(self))
+
+
+# -- the whole --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    path: str
+    cluster: ClusterSpec
+    topology: TopologySpec
+    pods: tuple[PodSpec, ...]
+    placement: dict[str, str]  # pod key → node name
+    measurements: tuple[MeasurementSpec, ...]
+    services: tuple[Service, ...] = ()
+    policies: tuple[NetworkPolicy, ...] = ()
+    namespaces: tuple[Namespace, ...] = ()
+    dns: DNSConfig = DNSConfig(enabled=False)
+    external: ExternalSpec | None = None
+    ingresses: tuple[Ingress, ...] = ()
+    secrets: tuple[Secret, ...] = ()
+    warnings: tuple[Problem, ...] = ()
+    events: tuple[EventSpec, ...] = ()  # in time order
+    templates: dict[str, PodSpec] = field(default_factory=dict)  # Deployment key → pod
+
+
+@dataclass(frozen=True)
+class Run:
+    """One combination of a scenario's matrix (or the scenario itself, with no params)."""
+
+    params: dict[str, Any]
+    scenario: Scenario
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in self.params.items())

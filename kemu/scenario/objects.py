@@ -1,0 +1,235 @@
+"""The Kubernetes objects kemu works with, as plain typed data (what was asked for, not what
+was built). Field names follow the Kubernetes API, in Python spelling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContainerPort:
+    container_port: int
+    name: str = ""
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A readinessProbe: tcpSocket, httpGet or exec, with kubelet's timing fields."""
+
+    kind: str  # "tcpSocket" | "httpGet" | "exec"
+    port: int | str = 0  # number or container port name (tcpSocket, httpGet)
+    path: str = "/"  # httpGet
+    command: tuple[str, ...] = ()  # exec
+    initial_delay_s: float = 0
+    period_s: float = 10
+    timeout_s: float = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class Container:
+    name: str
+    image: str = ""
+    command: tuple[str, ...] = ()
+    args: tuple[str, ...] = ()
+    ports: tuple[ContainerPort, ...] = ()
+    env: tuple[tuple[str, str], ...] = ()
+    readiness: Probe | None = None
+
+
+@dataclass(frozen=True)
+class PodSpec:
+    name: str
+    namespace: str = "default"
+    labels: dict[str, str] = field(default_factory=dict)
+    containers: tuple[Container, ...] = ()
+    node_name: str = ""  # spec.nodeName: pinned by the user
+    node_selector: dict[str, str] = field(default_factory=dict)
+    owner: str = ""  # e.g. "Deployment/web"
+
+    @property
+    def key(self) -> str:
+        """namespace/name, unique in the cluster."""
+        return f"{self.namespace}/{self.name}"
+
+    def port_number(self, port: int | str, protocol: str = "TCP") -> int | None:
+        """A container port by number or by name (as a Service's targetPort names it)."""
+        if isinstance(port, int):
+            return port
+        for container in self.containers:
+            for p in container.ports:
+                if p.name == port and p.protocol == protocol:
+                    return p.container_port
+        return None
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    port: int
+    target_port: int | str  # number, or the name of a container port
+    protocol: str = "TCP"
+    name: str = ""
+    node_port: int = 0  # 0: none (ClusterIP) or not yet allocated
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    namespace: str = "default"
+    type: str = "ClusterIP"  # ClusterIP | NodePort | LoadBalancer | ExternalName
+    cluster_ip: str = ""  # "" until allocated; "None" for a headless service
+    ports: tuple[ServicePort, ...] = ()
+    selector: dict[str, str] | None = None  # None: endpoints are not managed
+    external_ips: tuple[str, ...] = ()
+    session_affinity: str = "None"  # None | ClientIP
+    affinity_timeout_s: int = 10800
+    external_traffic_policy: str = "Cluster"  # Cluster | Local
+    external_name: str = ""
+    load_balancer_ip: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def headless(self) -> bool:
+        return self.cluster_ip == "None"
+
+
+@dataclass(frozen=True)
+class PolicyPeer:
+    """One entry of a NetworkPolicy rule's from/to list."""
+
+    pod_selector: dict[str, str] | None = None
+    namespace_selector: dict[str, str] | None = None
+    ip_block: str = ""  # CIDR
+    ip_block_except: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PolicyPort:
+    protocol: str = "TCP"
+    port: int | str | None = None  # None: every port of the protocol
+    end_port: int | None = None
+
+
+@dataclass(frozen=True)
+class PolicyRule:
+    peers: tuple[PolicyPeer, ...] = ()  # empty: from/to anywhere
+    ports: tuple[PolicyPort, ...] = ()  # empty: every port
+
+
+@dataclass(frozen=True)
+class NetworkPolicy:
+    name: str
+    namespace: str
+    pod_selector: dict[str, str]
+    policy_types: tuple[str, ...]  # "Ingress", "Egress"
+    ingress: tuple[PolicyRule, ...] = ()
+    egress: tuple[PolicyRule, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def replicas_of(template: PodSpec, pods: set[str]) -> list[str]:
+    """The keys of a Deployment's pods among `pods`, by index (kemu names them <name>-<n>,
+    deterministic rather than Kubernetes' hashes, so scenarios can name them)."""
+    prefix = f"{template.namespace}/{template.name}-"
+    mine = [k for k in pods if k.startswith(prefix) and k[len(prefix):].isdigit()]
+    return sorted(mine, key=lambda k: int(k[len(prefix):]))
+
+
+def owner_template(templates: dict[str, PodSpec], key: str) -> PodSpec | None:
+    """The pod template of the Deployment whose pod `key` is (by its <name>-<n> name)."""
+    return next((t for t in templates.values() if replicas_of(t, {key})), None)
+
+
+def scale(template: PodSpec, pods: set[str], replicas: int,
+          used: frozenset[str] | set[str] = frozenset()) -> tuple[list[str], list[str]]:
+    """What the ReplicaSet controller does to reach `replicas`: (pod keys to create, pod keys
+    to delete). New pods take the lowest indices no pod of the run has had (`used`), so one
+    name always means one pod in the results; the highest indices go first."""
+    current = replicas_of(template, pods)
+    if replicas <= len(current):
+        return [], current[replicas:][::-1]
+    prefix, n, taken = f"{template.namespace}/{template.name}-", 0, pods | used
+    add: list[str] = []
+    while len(current) + len(add) < replicas:
+        if f"{prefix}{n}" not in taken:
+            add.append(f"{prefix}{n}")
+        n += 1
+    return add, []
+
+
+def replacement(template: PodSpec, pods: set[str],
+                used: frozenset[str] | set[str] = frozenset()) -> str:
+    """The name the ReplicaSet controller gives the pod that replaces a deleted one (still in
+    `pods`)."""
+    return scale(template, pods, len(replicas_of(template, pods)) + 1, used)[0][0]
+
+
+def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    """Kubernetes equality-based label selection (matchLabels)."""
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+@dataclass(frozen=True)
+class IngressBackend:
+    service: str
+    port: int | str  # number or the Service port's name
+
+
+@dataclass(frozen=True)
+class IngressPath:
+    path: str
+    path_type: str  # Prefix | Exact | ImplementationSpecific
+    backend: IngressBackend
+
+
+@dataclass(frozen=True)
+class IngressRule:
+    host: str  # "" for any host
+    paths: tuple[IngressPath, ...]
+
+
+@dataclass(frozen=True)
+class Ingress:
+    name: str
+    namespace: str
+    rules: tuple[IngressRule, ...] = ()
+    default_backend: IngressBackend | None = None
+    tls: tuple[tuple[tuple[str, ...], str], ...] = ()  # (hosts, secret name)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A kubernetes.io/tls Secret: a certificate and its key (PEM)."""
+
+    name: str
+    namespace: str
+    cert: str
+    key_pem: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"

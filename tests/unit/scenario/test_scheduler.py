@@ -1,0 +1,28 @@
+import pytest
+
+from kemu.scenario.objects import NodeSpec, PodSpec
+from kemu.scenario.scheduler import SchedulingError, schedule
+
+NODES = [NodeSpec("a", {"zone": "x"}), NodeSpec("b", {"zone": "y"}), NodeSpec("c", {"zone": "y"})]
+
+
+def test_replicas_spread_over_nodes():
+    pods = [PodSpec(f"web-{i}") for i in range(4)]
+    assert list(schedule(pods, NODES).values()) == ["a", "b", "c", "a"]
+
+
+def test_node_name_pins_and_counts_towards_load():
+    pods = [PodSpec("pinned", node_name="a"), PodSpec("free")]
+    assert schedule(pods, NODES) == {"default/pinned": "a", "default/free": "b"}
+
+
+def test_node_selector_filters():
+    pods = [PodSpec(f"p{i}", node_selector={"zone": "y"}) for i in range(3)]
+    assert set(schedule(pods, NODES).values()) == {"b", "c"}
+
+
+def test_unknown_node_name_and_unsatisfiable_selector():
+    with pytest.raises(SchedulingError, match="nodeName 'z'"):
+        schedule([PodSpec("p", node_name="z")], NODES)
+    with pytest.raises(SchedulingError, match="no node matches"):
+        schedule([PodSpec("p", node_selector={"zone": "q"})], NODES)
