@@ -115,3 +115,33 @@ def test_http_load_to_a_closed_port_fails_clearly(measured):
     assert summary["requests"] == 0 and "requests_per_s" not in summary
     assert "Connection refused" in summary["error"] or "unable to connect" in summary["error"]
     assert took < 15
+
+
+def test_pod_startup_times_new_pods_until_ready_and_scales_back():
+    """pod-startup scales a Deployment up, times each new pod from its creation to Ready (here
+    a readiness probe: its first success), and leaves the Deployment as it found it."""
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "api"}},
+                           "template": {"metadata": {"labels": {"app": "api"}}, "spec": {
+                               "containers": [{"name": "api", "image": "kemu/http-echo",
+                                               "ports": [{"containerPort": 8080}],
+                                               "readinessProbe": {
+                                                   "httpGet": {"port": 8080},
+                                                   "periodSeconds": 1}}]}}}}
+    doc = scenario_doc([deployment], measurements=[
+        {"name": "startup", "type": "pod-startup", "deployment": "api", "pods": 3,
+         "repeat": 2}])
+    (spec,) = parse_scenario(doc, "itest").measurements
+    samples: list = []
+    with running_cluster(doc) as cluster:
+        run_measurement(cluster, spec, samples.append)
+        assert cluster.replicas("default/api") == ["default/api-0"]  # scaled back
+        assert [s.spec.name for s in cluster.store.pods()] == ["api-0", "coredns"]
+    pods = [p for s in samples for p in s["pods"]]
+    assert [p["pod"] for p in pods] == ["api-1", "api-2", "api-3", "api-4", "api-5", "api-6"]
+    assert {p["node"] for p in pods} == {"node1", "node2"}  # spread as the scheduler does
+    # Created, started (CNI, a Python server), probed: tens of ms at least, and well within
+    # the timeout.
+    assert all(10 < p["startup_ms"] < 15000 for p in pods), pods
+    summary = summarize("pod-startup", samples)
+    assert summary["pods"] == 6 and summary["errors"] == 0 and "startup_p50_ms_ci95" in summary
