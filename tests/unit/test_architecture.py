@@ -83,6 +83,11 @@ def graph() -> dict[str, set[str]]:
             if name not in SHIMS}
 
 
+def test_every_folder_is_a_package():
+    folders = {p.parent for p in PACKAGE.rglob("*.py")}
+    assert not [f for f in folders if not (f / "__init__.py").exists()]
+
+
 def test_every_module_has_a_stage():
     for name in graph():
         stage(name)
