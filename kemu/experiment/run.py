@@ -37,7 +37,7 @@ def preflight(scenario: Scenario, caps: list[doctor.Capability]) -> None:
     netem = have["sch_netem"].ok
     impaired = {"topology.link": scenario.topology.link, "topology.wan": scenario.topology.wan}
     impaired.update({f"event at {e.at:g} s ({e})": LinkParams(**e.link)
-                     for e in scenario.events if e.action == "link-set"})
+                     for e in scenario.events if e.link})  # events that set link parameters
     for where, link in impaired.items():
         if link is None or links.method(link, netem) != "delay-line":
             continue
