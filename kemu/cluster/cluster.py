@@ -186,7 +186,8 @@ class Cluster:
             for status in self.store.pods():
                 if status.node in load:
                     load[status.node] += 1
-            placement = {spec.key: place(spec, up, load) for spec in specs}
+            placement = {spec.key: place(spec, up, load, self.scenario.cluster.max_pods)
+                         for spec in specs}
         per_node: dict[str, list[PodSpec]] = {}
         for spec in specs:
             self.pods_used.add(spec.key)  # taken, even if starting it fails

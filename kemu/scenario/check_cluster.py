@@ -66,7 +66,22 @@ def cluster(doc: dict[str, Any], checks: Checks) -> ClusterSpec | None:
         return None
     return ClusterSpec(tuple(nodes), plugin.lower(), options, pod_cidr, service_cidr,
                        (doc.get("kubeProxy") or {}).get("mode", "iptables"),
-                       float(doc.get("nodeMonitorGracePeriod", 40.0)))
+                       float(doc.get("nodeMonitorGracePeriod", 40.0)),
+                       doc.get("maxPods", 110))
+
+
+def room(spec: ClusterSpec) -> tuple[int, str]:
+    """How many pods the cluster holds at most, and why that many: every node holds
+    kubelet's maxPods, or fewer where its pod subnet is smaller (less network, gateway and
+    broadcast)."""
+    backend = registry.backends()[spec.cni_plugin]
+    subnet_room = 2 ** (32 - backend.subnet_len) - 3
+    nodes = len(spec.nodes)
+    count = f"{nodes} node{'s' if nodes != 1 else ''}"
+    if subnet_room < spec.max_pods:
+        return nodes * subnet_room, (f"{count} × {subnet_room}, what a /{backend.subnet_len} "
+                                     f"of {spec.cni_plugin} holds")
+    return nodes * spec.max_pods, f"{count} × {spec.max_pods}, kubelet's maxPods"
 
 
 def capacity(spec: ClusterSpec, placement: dict[str, str], checks: Checks) -> None:

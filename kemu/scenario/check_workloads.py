@@ -21,9 +21,9 @@ def read_documents(path: Path) -> list[Any]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 
 
-def workloads(docs: list[Any], checks: Checks) -> Parsed:
+def workloads(docs: list[Any], checks: Checks, room: tuple[int, str] | None = None) -> Parsed:
     """Every object the manifests declare, in the order they declare them (their problems
-    and warnings go to `checks`)."""
+    and warnings go to `checks`). `room`: how many pods the cluster holds at most, and why."""
     out = Parsed()
     base = Path(checks.file).parent
     for i, doc in enumerate(docs):
@@ -42,7 +42,8 @@ def workloads(docs: list[Any], checks: Checks) -> Parsed:
         else:
             sources = [(doc, checks.file, where)]
         for manifest, file, place in sources:
-            parsed = parse_manifest(manifest, file, place)
+            left = (room[0] - len(out.pods), room[1]) if room else None
+            parsed = parse_manifest(manifest, file, place, left)
             checks.problems += parsed.problems
             checks.warnings += parsed.warnings
             out.pods += parsed.pods

@@ -149,7 +149,8 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
         check_cluster.disjoint({"cluster.podCIDR": cluster.pod_cidr,
                                 "cluster.serviceCIDR": cluster.service_cidr,
                                 "topology.underlayCIDR": topology.underlay_cidr}, checks)
-    objects = check_workloads.workloads(doc.get("workloads") or [], checks)
+    objects = check_workloads.workloads(doc.get("workloads") or [], checks,
+                                        check_cluster.room(cluster) if cluster else None)
     dns = check_cluster.dns(doc["cluster"].get("dns") or {}, cluster, checks)
     check_workloads.add_ons(objects, dns, bool(doc.get("external")), checks)
     external = check_cluster.external(doc.get("external"), cluster, topology, checks)
@@ -171,7 +172,7 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
     placement: dict[str, str] = {}
     if cluster:
         try:
-            placement = schedule(objects.pods, list(cluster.nodes))
+            placement = schedule(objects.pods, list(cluster.nodes), cluster.max_pods)
         except SchedulingError as e:
             checks.error("workloads", str(e))
         check_cluster.capacity(cluster, placement, checks)

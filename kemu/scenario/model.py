@@ -53,6 +53,7 @@ class ClusterSpec:
     service_cidr: ipaddress.IPv4Network
     proxy_mode: str = "iptables"  # kube-proxy mode asked for
     node_grace_s: float = 40.0  # kube-controller-manager's node-monitor-grace-period
+    max_pods: int = 110  # kubelet's maxPods: the pods a node runs at most
 
 
 @dataclass(frozen=True)

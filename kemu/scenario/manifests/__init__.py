@@ -32,10 +32,13 @@ PARSERS: dict[str, Callable[[dict[str, Any], Checker], None]] = {
 SUPPORTED_KINDS = tuple(PARSERS)
 
 
-def parse_manifest(doc: Any, file: str = "", where: str = "") -> Parsed:
-    """Parse one manifest document (any supported kind) into `Parsed`."""
+def parse_manifest(doc: Any, file: str = "", where: str = "",
+                   room: tuple[int, str] | None = None) -> Parsed:
+    """Parse one manifest document (any supported kind) into `Parsed`. `room`: how many more
+    pods the cluster holds, and why (a Deployment asking for more is refused before its pods
+    are made)."""
     out = Parsed()
-    check = Checker(out, file, where)
+    check = Checker(out, file, where, room)
     if not isinstance(doc, dict):
         check.error("", "a manifest must be a mapping with apiVersion and kind")
         return out

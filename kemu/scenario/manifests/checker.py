@@ -40,8 +40,10 @@ class Parsed:
 class Checker:
     """Collects problems and warnings with field paths while walking a document."""
 
-    def __init__(self, out: Parsed, file: str, base: str):
+    def __init__(self, out: Parsed, file: str, base: str,
+                 room: tuple[int, str] | None = None):
         self.out, self.file, self.base = out, file, base
+        self.room = room  # (pods the cluster has room for, why): None when not known
 
     def _path(self, path: str) -> str:
         return f"{self.base}.{path}" if path else self.base

@@ -62,6 +62,10 @@ def parse_deployment(doc: dict[str, Any], check: Checker) -> None:
                     f"selector {match_labels} does not match template labels {tlabels}")
     template_pod = _pod_spec(template.get("spec"), check, "spec.template.spec", name,
                              namespace, tlabels, owner=f"Deployment/{name}")
+    if check.room and replicas > check.room[0]:
+        check.error("spec.replicas", f"{replicas} pods do not fit: the cluster has room for "
+                                     f"{check.room[0]} more ({check.room[1]})")
+        replicas = 0
     if template_pod:
         check.out.templates[f"{namespace}/{name}"] = template_pod  # scaling makes more
         # Deterministic names (web-0, web-1, …) instead of Kubernetes' random hashes, so that

@@ -26,3 +26,15 @@ def test_unknown_node_name_and_unsatisfiable_selector():
         schedule([PodSpec("p", node_name="z")], NODES)
     with pytest.raises(SchedulingError, match="no node matches"):
         schedule([PodSpec("p", node_selector={"zone": "q"})], NODES)
+
+
+def test_a_full_node_takes_no_more_pods():
+    """kubelet's maxPods: the scheduler skips a full node; a pod pinned to one is refused."""
+    nodes = [NodeSpec("n1"), NodeSpec("n2")]
+    assert schedule([PodSpec(f"p{i}") for i in range(4)], nodes, max_pods=2) == {
+        "default/p0": "n1", "default/p1": "n2", "default/p2": "n1", "default/p3": "n2"}
+    with pytest.raises(SchedulingError, match="already runs 2 pods"):
+        schedule([PodSpec(f"p{i}") for i in range(4)] + [PodSpec("x", node_name="n1")],
+                 nodes, max_pods=2)
+    with pytest.raises(SchedulingError, match="Too many pods"):
+        schedule([PodSpec(f"p{i}") for i in range(5)], nodes, max_pods=2)
