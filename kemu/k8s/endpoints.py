@@ -20,13 +20,15 @@ class Endpoint:
 
 
 def endpoints(service: Service, port: ServicePort, pods: list[PodStatus]) -> list[Endpoint]:
-    """Ready pods selected by the service, with the port this service port targets on each
-    (a named targetPort may differ from pod to pod; pods without it are left out)."""
-    if service.selector is None:
+    """Ready pods selected by the service (every selected pod with publishNotReadyAddresses),
+    with the port this service port targets on each (a named targetPort may differ from pod
+    to pod; pods without it are left out)."""
+    if service.selector is None or service.type == "ExternalName":
         return []
     found = []
     for pod in pods:
-        if not pod.ready or pod.spec.namespace != service.namespace or \
+        if not (pod.ready or service.publish_not_ready) or \
+                pod.spec.namespace != service.namespace or \
                 not matches(service.selector, pod.spec.labels) or not service.selector:
             continue
         number = pod.spec.port_number(port.target_port, port.protocol)

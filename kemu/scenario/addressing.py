@@ -21,46 +21,60 @@ def dns_service_ip(service_cidr: ipaddress.IPv4Network) -> str:
 
 def allocate(services: list[Service], service_cidr: ipaddress.IPv4Network,
              reserved: tuple[str, ...] = ()) -> tuple[list[Service], list[tuple[str, str]]]:
-    """Give every service its ClusterIP and node ports: the ones asked for are checked, the
-    others allocated in order. Returns the services and (service key, problem) pairs."""
+    """Give every service its ClusterIP, node ports and health check node port, as the API
+    server does on create (pkg/registry/core/service/storage/alloc.go): what is asked for is
+    checked, the rest allocated in order. A node port number is taken for every protocol;
+    the ports of one Service with the same `port` (TCP and UDP) share one node port; a
+    LoadBalancer with allocateLoadBalancerNodePorts false gets none it did not ask for.
+    Returns the services and (service key, problem) pairs."""
     problems: list[tuple[str, str]] = []
     taken_ips = {str(service_cidr.network_address + API_SERVER_OFFSET), *reserved}
-    taken_ports: set[tuple[int, str]] = set()
+    taken_ports: dict[int, tuple[str, int]] = {}  # node port → (service, its `port`)
     for svc in services:
         if svc.cluster_ip not in ("", "None"):
-            try:
-                address = ipaddress.IPv4Address(svc.cluster_ip)
-            except ValueError:
-                problems.append((svc.key, f"spec.clusterIP {svc.cluster_ip!r} is not an address"))
-                continue
+            address = ipaddress.IPv4Address(svc.cluster_ip)
             if address not in service_cidr or address in (service_cidr.network_address,
                                                           service_cidr.broadcast_address):
-                problems.append((svc.key, f"spec.clusterIP {address} is not a usable address "
-                                          f"of the service CIDR {service_cidr}"))
+                problems.append((svc.key, f"spec.clusterIPs[0]: failed to allocate IP {address}: "
+                                          f"provided IP is not in the valid range. The range "
+                                          f"of valid IPs is {service_cidr}"))
             elif svc.cluster_ip in taken_ips:
-                problems.append((svc.key, f"spec.clusterIP {address} is already taken"))
+                problems.append((svc.key, f"spec.clusterIPs[0]: failed to allocate IP {address}: "
+                                          f"provided IP is already allocated"))
             taken_ips.add(svc.cluster_ip)
-        for port in svc.ports:
+        for i, port in enumerate(svc.ports):
+            owner = taken_ports.get(port.node_port)
+            if port.node_port and owner and owner != (svc.key, port.port):
+                problems.append((svc.key, f"spec.ports[{i}].nodePort: {port.node_port}: "
+                                          f"provided port is already allocated"))
             if port.node_port:
-                if (port.node_port, port.protocol) in taken_ports:
-                    problems.append((svc.key, f"nodePort {port.node_port}/{port.protocol} is "
-                                              f"already taken"))
-                taken_ports.add((port.node_port, port.protocol))
+                taken_ports[port.node_port] = (svc.key, port.port)
+        if svc.health_check_node_port:
+            if svc.health_check_node_port in taken_ports:
+                problems.append((svc.key, f"spec.healthCheckNodePort: failed to allocate "
+                                          f"requested HealthCheck NodePort "
+                                          f"{svc.health_check_node_port}: provided port is "
+                                          f"already allocated"))
+            taken_ports[svc.health_check_node_port] = (svc.key, 0)
     free_ips = (str(ip) for ip in service_cidr.hosts() if str(ip) not in taken_ips)
-    free_ports = (p for p in NODE_PORT_RANGE)
+    free_ports = (p for p in NODE_PORT_RANGE if p not in taken_ports)
     out = []
     for svc in services:
         if svc.type != "ExternalName" and svc.cluster_ip == "":
             svc = replace(svc, cluster_ip=next(free_ips))
-        if svc.type in ("NodePort", "LoadBalancer"):
+        if svc.type == "NodePort" or (svc.type == "LoadBalancer" and svc.allocate_lb_node_ports):
+            # findRequestedNodePort: a port without one takes what its twin asked for.
+            by_port = {p.port: p.node_port for p in svc.ports if p.node_port}
             ports = []
             for port in svc.ports:
                 if not port.node_port:
-                    number = next(p for p in free_ports if (p, port.protocol) not in taken_ports)
-                    taken_ports.add((number, port.protocol))
-                    port = replace(port, node_port=number)
+                    if port.port not in by_port:
+                        by_port[port.port] = next(free_ports)
+                    port = replace(port, node_port=by_port[port.port])
                 ports.append(port)
             svc = replace(svc, ports=tuple(ports))
+        if svc.needs_health_check and not svc.health_check_node_port:
+            svc = replace(svc, health_check_node_port=next(free_ports))
         out.append(svc)
     return out, problems
 
@@ -68,9 +82,12 @@ def allocate(services: list[Service], service_cidr: ipaddress.IPv4Network,
 def allocate_vips(services: list[Service], pool: ipaddress.IPv4Network,
                   taken: set[str]) -> tuple[list[Service], list[tuple[str, str]]]:
     """Give each LoadBalancer service its external IP: spec.loadBalancerIP if set, else the
-    next free pool address (what the cloud's controller does). Returns (service, problem)s."""
+    next free pool address (what the cloud's controller does; a Service with a
+    loadBalancerClass is another controller's, and gets none). Returns (service, problem)s."""
     problems = []
     used = set(taken)
+    services = [replace(s, load_balancer_ip="") if s.load_balancer_class else s
+                for s in services]
     for svc in services:
         if svc.type == "LoadBalancer" and svc.load_balancer_ip:
             if svc.load_balancer_ip in used:
@@ -80,7 +97,8 @@ def allocate_vips(services: list[Service], pool: ipaddress.IPv4Network,
     free = (str(ip) for ip in pool.hosts() if str(ip) not in used)
     out = []
     for svc in services:
-        if svc.type == "LoadBalancer" and not svc.load_balancer_ip:
+        if svc.type == "LoadBalancer" and not svc.load_balancer_ip and \
+                not svc.load_balancer_class:
             address = next(free, None)
             if address is None:
                 problems.append((svc.key, f"the load balancer pool {pool} is exhausted"))

@@ -181,8 +181,10 @@ def dns(doc: dict[str, Any], spec: ClusterSpec | None, checks: Checks) -> DNSCon
         if ipaddress.IPv4Address(ip) not in spec.service_cidr:
             checks.error("cluster.dns.clusterIP", f"{ip} is outside the service CIDR "
                                                   f"{spec.service_cidr}")
+            ip = ""  # said once: the kube-dns Service is not refused for it again
     except ValueError:
         checks.error("cluster.dns.clusterIP", f"not an IPv4 address: {ip!r}")
+        ip = ""
     return DNSConfig(True, ip, doc.get("domain", "cluster.local"))
 
 

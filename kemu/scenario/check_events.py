@@ -67,7 +67,7 @@ def applied(docs: list[dict[str, Any]],
             objects += [*parsed.services, *parsed.policies]
             services += parsed.services
             for key in [o.key for o in objects]:
-                checks.places[key] = place
+                checks.places[key] = (file, place)
         objects_of[i] = objects
     return services, objects_of
 

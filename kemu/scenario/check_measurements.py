@@ -170,6 +170,11 @@ class _Ends:
         if kind == "service":
             return MeasurementEnd(service=svc.key, port=port.port)
         if kind == "loadBalancer":
+            if svc.load_balancer_class:
+                error(f"{where}.loadBalancer", f"service {svc.key} asks for loadBalancerClass "
+                                               f"{svc.load_balancer_class}: the cloud's load "
+                                               f"balancer leaves it to that controller")
+                return None
             if svc.type != "LoadBalancer" or not svc.load_balancer_ip:
                 error(f"{where}.loadBalancer", f"service {svc.key} has no external load "
                                                f"balancer (type {svc.type}; a scenario needs "

@@ -46,16 +46,11 @@ def workloads(docs: list[Any], checks: Checks, room: tuple[int, str] | None = No
             parsed = parse_manifest(manifest, file, place, left)
             checks.problems += parsed.problems
             checks.warnings += parsed.warnings
-            out.pods += parsed.pods
-            out.services += parsed.services
-            out.policies += parsed.policies
-            out.namespaces += parsed.namespaces
-            out.ingresses += parsed.ingresses
-            out.secrets += parsed.secrets
-            out.templates.update(parsed.templates)
+            parsed.problems, parsed.warnings = [], []
+            out.merge(parsed)
             for key in [*(o.key for o in parsed.services), *(o.key for o in parsed.policies),
                         *(o.key for o in parsed.ingresses)]:
-                checks.places[key] = place
+                checks.places[key] = (file, place)
     for kind, objects in (("pods", out.pods), ("services", out.services),
                           ("network policies", out.policies),
                           ("namespaces", out.namespaces)):
@@ -72,6 +67,7 @@ def add_ons(objects: Parsed, dns: DNSConfig, has_edge: bool, checks: Checks) -> 
     if dns.enabled:
         objects.pods.append(addons.DNS_POD)
         objects.services.insert(0, replace(addons.DNS_SERVICE, cluster_ip=dns.cluster_ip))
+        checks.places[addons.DNS_SERVICE.key] = (checks.file, "cluster.dns")
     if objects.ingresses:
         objects.pods.append(addons.INGRESS_POD)
         objects.services.append(replace(addons.INGRESS_SERVICE,
@@ -88,9 +84,7 @@ def ingress_backends(objects: Parsed, checks: Checks) -> None:
             svc = next((s for s in objects.services if s.name == backend.service and
                         s.namespace == ing.namespace), None)
             if svc is None:
-                checks.error(checks.places.get(ing.key, "workloads"),
-                             f"Ingress {ing.key}: no service {backend.service!r}")
+                checks.error_at(ing.key, f"Ingress {ing.key}: no service {backend.service!r}")
             elif not any(backend.port in (p.port, p.name) for p in svc.ports):
-                checks.error(checks.places.get(ing.key, "workloads"),
-                             f"Ingress {ing.key}: service {backend.service!r} has no port "
-                             f"{backend.port!r}")
+                checks.error_at(ing.key, f"Ingress {ing.key}: service {backend.service!r} has "
+                                         f"no port {backend.port!r}")

@@ -168,7 +168,7 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
                                                  "no external load balancer: only their "
                                                  "ClusterIPs and NodePorts work")
         for key, what in clashes:
-            checks.error(checks.places.get(key, "workloads"), what)
+            checks.error_at(key, what)
     placement: dict[str, str] = {}
     if cluster:
         try:

@@ -94,6 +94,18 @@ class Service:
     external_traffic_policy: str = "Cluster"  # Cluster | Local
     external_name: str = ""
     load_balancer_ip: str = ""
+    internal_traffic_policy: str = "Cluster"  # Cluster | Local
+    health_check_node_port: int = 0  # LoadBalancer + Local: given, or allocated
+    allocate_lb_node_ports: bool = True  # LoadBalancer: spec.allocateLoadBalancerNodePorts
+    load_balancer_class: str = ""  # "": the cloud's own load balancer takes it
+    load_balancer_source_ranges: tuple[str, ...] = ()  # CIDRs let through to the LB IP
+    publish_not_ready: bool = False  # spec.publishNotReadyAddresses
+    traffic_distribution: str = ""  # "" | PreferClose
+
+    @property
+    def needs_health_check(self) -> bool:
+        """A health check node port: LoadBalancer with externalTrafficPolicy Local."""
+        return self.type == "LoadBalancer" and self.external_traffic_policy == "Local"
 
     @property
     def key(self) -> str:

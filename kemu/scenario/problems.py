@@ -14,10 +14,16 @@ class Checks:
         self.file = file
         self.problems: list[Problem] = []
         self.warnings: list[Problem] = []
-        self.places: dict[str, str] = {}  # object key → where it was declared
+        self.places: dict[str, tuple[str, str]] = {}  # object key → (file, where) declared
 
     def error(self, where: str, what: str, file: str = "") -> None:
         self.problems.append(Problem(where, what, file or self.file))
+
+    def error_at(self, key: str, what: str) -> None:
+        """A problem of the object `key`, reported where it was declared (its manifest file
+        and document, or the scenario's field)."""
+        file, where = self.places.get(key, (self.file, "workloads"))
+        self.error(where, what, file)
 
     def warn(self, where: str, what: str) -> None:
         self.warnings.append(Problem(where, what, self.file))

@@ -42,6 +42,13 @@ def parse_manifest(doc: Any, file: str = "", where: str = "",
     if not isinstance(doc, dict):
         check.error("", "a manifest must be a mapping with apiVersion and kind")
         return out
+    if doc.get("apiVersion") == "v1" and doc.get("kind") == "List":  # as kubectl get prints
+        check.fields(doc, "", {"apiVersion", "kind", "metadata", "items"})
+        for i, item in enumerate(check.sequence(doc.get("items"), "items")):
+            left = (room[0] - len(out.pods), room[1]) if room else None
+            out.merge(parse_manifest(item, file, f"{where}.items[{i}]" if where
+                                     else f"items[{i}]", left))
+        return out
     parser = PARSERS.get(f"{doc.get('apiVersion')}/{doc.get('kind')}")
     if parser:
         parser(doc, check)

@@ -20,12 +20,16 @@ from kemu.scenario.objects import (
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
-IGNORED_METADATA_FIELDS = {"annotations", "uid", "resourceVersion", "generation",
-                           "creationTimestamp", "managedFields"}
+# What the API server sets and `kubectl get -o yaml` prints, and annotations: no network
+# meaning, accepted as they are.
+SERVER_METADATA = {"annotations", "uid", "resourceVersion", "generation", "creationTimestamp",
+                   "managedFields", "selfLink", "ownerReferences", "finalizers"}
 
 
 @dataclass
 class Parsed:
+    """What manifests declare, in their order, and what is wrong with them."""
+
     pods: list[PodSpec] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
     policies: list[NetworkPolicy] = field(default_factory=list)
@@ -35,6 +39,13 @@ class Parsed:
     templates: dict[str, PodSpec] = field(default_factory=dict)  # Deployment key → its pods'
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
+
+    def merge(self, other: Parsed) -> None:
+        """Add what `other` declares after what this one does."""
+        for name in ("pods", "services", "policies", "namespaces", "ingresses", "secrets",
+                     "problems", "warnings"):
+            getattr(self, name).extend(getattr(other, name))
+        self.templates.update(other.templates)
 
 
 class Checker:
@@ -116,7 +127,7 @@ class Checker:
 def metadata(doc: dict[str, Any], check: Checker) -> tuple[str, str, dict[str, str]]:
     path = "metadata"
     meta = check.mapping(doc.get(path), path)
-    check.fields(meta, path, {"name", "namespace", "labels"}, IGNORED_METADATA_FIELDS)
+    check.fields(meta, path, {"name", "namespace", "labels", *SERVER_METADATA})
     name = check.name(meta.get("name"), f"{path}.name")
     namespace = meta.get("namespace", "default")
     if not isinstance(namespace, str) or not DNS_LABEL.match(namespace):

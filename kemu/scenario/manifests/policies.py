@@ -32,7 +32,8 @@ def parse_policy(doc: dict[str, Any], check: Checker) -> None:
     types = spec.get("policyTypes")
     if types is None:  # Kubernetes' default: Ingress, plus Egress when egress rules exist
         types = ["Ingress"] + (["Egress"] if "egress" in spec else [])
-    for i, t in enumerate(check.sequence(types, "spec.policyTypes")):
+    types = check.sequence(types, "spec.policyTypes")
+    for i, t in enumerate(types):
         if t not in ("Ingress", "Egress"):
             check.error(f"spec.policyTypes[{i}]", f"must be Ingress or Egress, got {t!r}")
     if name:

@@ -8,7 +8,7 @@ from typing import Any
 
 from kemu.images.base import known_images
 from kemu.scenario.manifests.checker import (
-    IGNORED_METADATA_FIELDS,
+    SERVER_METADATA,
     Checker,
     metadata,
     strings,
@@ -55,7 +55,7 @@ def parse_deployment(doc: dict[str, Any], check: Checker) -> None:
     template = check.mapping(spec.get("template"), "spec.template")
     check.fields(template, "spec.template", {"metadata", "spec"})
     tmeta = check.mapping(template.get("metadata"), "spec.template.metadata")
-    check.fields(tmeta, "spec.template.metadata", {"labels", "name"}, IGNORED_METADATA_FIELDS)
+    check.fields(tmeta, "spec.template.metadata", {"labels", "name", *SERVER_METADATA})
     tlabels = check.labels(tmeta.get("labels"), "spec.template.metadata.labels")
     if match_labels and any(tlabels.get(k) != v for k, v in match_labels.items()):
         check.error("spec.template.metadata.labels",
@@ -179,7 +179,7 @@ def _probe(value: Any, check: Checker, path: str) -> Probe | None:
 def parse_namespace(doc: dict[str, Any], check: Checker) -> None:
     check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
     meta = check.mapping(doc.get("metadata"), "metadata")
-    check.fields(meta, "metadata", {"name", "labels"}, IGNORED_METADATA_FIELDS)
+    check.fields(meta, "metadata", {"name", "labels", *SERVER_METADATA})
     name = check.name(meta.get("name"), "metadata.name")
     labels = check.labels(meta.get("labels"), "metadata.labels")
     if name:

@@ -35,17 +35,19 @@ def test_service_parses_with_kubernetes_defaults():
 
 @pytest.mark.parametrize("spec, message", [
     ({"ports": [{"port": 80, "nodePort": 30001}]},
-     "doc.spec.ports[0].nodePort: only NodePort and LoadBalancer services have node ports"),
+     "doc.spec.ports[0].nodePort: may not be used when `type` is 'ClusterIP'"),
     ({"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}]},
      "doc.spec.ports[0].nodePort: must be a whole number 30000..32767, got 80"),
     ({"type": "NodePort", "clusterIP": "None"},
-     "doc.spec.clusterIP: a headless service (None) must be type ClusterIP"),
+     "doc.spec.clusterIP: may not be set to 'None' for NodePort services"),
     ({"type": "ExternalName", "ports": []}, "doc.spec.externalName: an ExternalName service "
                                             "needs a DNS name"),
     ({"ports": [{"port": 80}, {"port": 81}]},
      "doc.spec.ports[0].name: a service with several ports must name each"),
-    ({"internalTrafficPolicy": "Local"}, "doc.spec.internalTrafficPolicy: only Cluster"),
-    ({"externalTrafficPolicy": "Local"}, "doc.spec.externalTrafficPolicy: applies to NodePort"),
+    ({"internalTrafficPolicy": "Nearby"},
+     "doc.spec.internalTrafficPolicy: must be Cluster or Local"),
+    ({"externalTrafficPolicy": "Local"},
+     "doc.spec.externalTrafficPolicy: may only be set for externally-accessible services"),
     ({"sessionAffinity": "Cookie"}, "doc.spec.sessionAffinity: must be None or ClientIP"),
     ({"ports": [{"port": 80, "protocol": "SCTP"}]}, "doc.spec.ports[0].protocol: must be TCP"),
     ({"ports": [{"port": 80, "targetPort": "Not_A_Name"}]}, "doc.spec.ports[0].targetPort"),
@@ -97,12 +99,14 @@ def test_allocation_is_deterministic_and_checks_clashes():
     assert out[2].ports[0].node_port == 30000
     _, problems = allocate([Service("a", cluster_ip="10.96.0.1"),
                             Service("b", cluster_ip="10.1.0.1")], CIDR)
-    assert [p for _, p in problems] == [
-        "spec.clusterIP 10.96.0.1 is already taken",
-        "spec.clusterIP 10.1.0.1 is not a usable address of the service CIDR 10.96.0.0/12"]
+    assert [p for _, p in problems] == [  # upstream's allocator messages (alloc.go)
+        "spec.clusterIPs[0]: failed to allocate IP 10.96.0.1: provided IP is already allocated",
+        "spec.clusterIPs[0]: failed to allocate IP 10.1.0.1: provided IP is not in the valid "
+        "range. The range of valid IPs is 10.96.0.0/12"]
     two = [Service(n, type="NodePort", ports=(ServicePort(80, 80, node_port=30007),))
            for n in "ab"]
-    assert allocate(two, CIDR)[1] == [("default/b", "nodePort 30007/TCP is already taken")]
+    assert allocate(two, CIDR)[1] == [
+        ("default/b", "spec.ports[0].nodePort: 30007: provided port is already allocated")]
 
 
 def pod(name, ip, node, port_name="http", number=8080, ready=True, namespace="default"):
