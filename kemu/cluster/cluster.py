@@ -24,15 +24,16 @@ from functools import partial
 from typing import Any
 
 from kemu.clock import patience
-from kemu.cluster import addons
+from kemu.cluster import addons, kube_proxy
 from kemu.cluster.kubelet import Kubelet, Pod
 from kemu.cluster.network import Network
 from kemu.cluster.readiness import wait_ready
 from kemu.cluster.underlay import Underlay
 from kemu.edge.edge import Edge
 from kemu.errors import CommandError, KemuError
-from kemu.k8s import kube_proxy
 from kemu.k8s.controllers import Controllers
+from kemu.k8s.kube_proxy import KubeProxy
+from kemu.k8s.kube_proxy.iptables import JUMPS as PROXY_JUMPS
 from kemu.k8s.network_policy import JUMPS as POLICY_JUMPS
 from kemu.k8s.network_policy import PolicyAgent
 from kemu.k8s.store import Store
@@ -81,6 +82,7 @@ class Cluster:
         self.pods_used = {p.key for p in scenario.pods}  # every pod this run has had
         self.timings: dict[str, float] = {}  # how long each build phase took
         self.proxy_mode = ""
+        self.proxies: list[KubeProxy] = []
 
     # -- what it is made of --------------------------------------------------------------------
 
@@ -143,10 +145,7 @@ class Cluster:
         wait_ready(self.pods.values(), self.underlay.link_rtt_ms())
         self.timings["ready_s"] = clock.lap()
         self.proxy_mode = self._proxy_mode()
-        cidr = str(self.scenario.cluster.pod_cidr)
-        per_node = [c for name, node in self.nodes.items() for c in (
-            kube_proxy.KubeProxy(name, cidr, ChainSet(node, sorted(kube_proxy.iptables.JUMPS))),
-            PolicyAgent(name, ChainSet(node, POLICY_JUMPS)))]
+        per_node = self._node_agents()
         cluster_wide: list[Any] = [addons.dns_records(self.scenario, self.state)] \
             if self.scenario.dns.enabled else []
         self.controllers = Controllers(
@@ -163,6 +162,20 @@ class Cluster:
             self.edge.wait_settled(self.services, self.store.endpoints(), list(self.nodes))
         self.timings["services_s"] = clock.lap()
         self.log(f"{len(self.pods)} pods ready in {clock.total():.1f} s")
+
+    def _node_agents(self) -> list[Any]:
+        """Each node's kube-proxy and NetworkPolicy agent, hooked into its chains: the
+        policies' last, so they come first (before KUBE-FORWARD accepts what kube-proxy
+        marked, as a policy engine's chains do in a cluster)."""
+        cidr = str(self.scenario.cluster.pod_cidr)
+        agents: list[Any] = []
+        for name, node in self.nodes.items():
+            proxy_chains, policy_chains = ChainSet(node, PROXY_JUMPS), ChainSet(node, POLICY_JUMPS)
+            proxy_chains.install()
+            policy_chains.install()
+            self.proxies.append(kube_proxy.setup(node, cidr, proxy_chains))
+            agents += [self.proxies[-1], PolicyAgent(name, policy_chains)]
+        return agents
 
     def _proxy_mode(self) -> str:
         """kube-proxy's mode: ipvs is asked for, but kemu programs iptables (the kernel may
@@ -378,6 +391,8 @@ class Cluster:
 
         if self.controllers:
             self.controllers.stop()
+        for proxy in self.proxies:
+            attempt(f"kube-proxy of {proxy.node}", proxy.stop)
         if self.edge:
             attempt("external hosts", self.edge.stop)
         for name, kubelet in self.kubelets.items():

@@ -13,10 +13,20 @@ from kemu.scenario.objects import Service, ServicePort, matches
 
 @dataclass(frozen=True)
 class Endpoint:
+    """One address of an EndpointSlice, with its conditions (discovery/v1): `ready` — may take
+    new connections; `serving` — answering, terminating or not; `terminating` — being deleted."""
+
     pod: str  # namespace/name
     ip: str
     node: str
     port: int  # the target port on the pod
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+
+    def __str__(self) -> str:
+        """"IP:port", as kube-proxy names an endpoint (its chains hash this)."""
+        return f"{self.ip}:{self.port}"
 
 
 def endpoints(service: Service, port: ServicePort, pods: list[PodStatus]) -> list[Endpoint]:

@@ -43,9 +43,20 @@ class ChainSet:
 
     def __init__(self, node: K8sNode, jumps: list[tuple[str, str, str]]):
         self.node = node
-        self.jumps = jumps  # (table, builtin chain, rule) inserted once, first in the chain
+        self.jumps = jumps  # (table, built-in chain, rule ending in `-j CHAIN`)
         self.applied = ""
         self.chains: dict[str, set[str]] = {}
+
+    def install(self) -> None:
+        """Hook the owner's chains into the built-in ones: each jump prepended (`-I 1`) in
+        order, unless it is there, its chain made first. Owners installed later come first."""
+        script = []
+        for table, builtin, rule in self.jumps:
+            target = rule.rsplit("-j ", 1)[1].split()[0]
+            script += [f"iptables -w -t {table} -N {target} 2>/dev/null || true",
+                       f"iptables -w -t {table} -C {builtin} {rule} 2>/dev/null || "
+                       f"iptables -w -t {table} -I {builtin} 1 {rule}"]
+        self.node.run("sh", "-ec", "\n".join(script))
 
     def sync(self, text: str) -> bool:
         """Apply `text` if it differs from what is applied. True if anything changed."""
@@ -53,11 +64,6 @@ class ChainSet:
             return False
         self.node.run("iptables-restore", "--wait", "--noflush",
                       input=with_stale_deleted(text, self.chains))
-        if not self.applied:
-            for table, builtin, rule in self.jumps:
-                self.node.run("sh", "-c", f"iptables -w -t {table} -C {builtin} {rule} "
-                                          f"2>/dev/null || iptables -w -t {table} -I {builtin} "
-                                          f"1 {rule}")
         self.applied = text
         self.chains = declared_chains(text)
         return True

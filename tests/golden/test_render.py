@@ -50,8 +50,10 @@ def world():
 @pytest.mark.parametrize("node", ["node1", "node2", "node3"])
 def test_kube_proxy_rules(world, node, golden):
     scenario, _, _, eps = world
+    index = [n.name for n in scenario.cluster.nodes].index(node)
     golden(HERE / f"kube-proxy-{node}.rules",
-           kube_proxy.render(node, str(scenario.cluster.pod_cidr), scenario.services, eps))
+           kube_proxy.render(node, str(underlay_ip(index)), str(scenario.cluster.pod_cidr),
+                             scenario.services, eps))
 
 
 @pytest.mark.parametrize("node", ["node1", "node2", "node3"])

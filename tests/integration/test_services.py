@@ -49,6 +49,18 @@ FLAKY["spec"]["containers"][0]["readinessProbe"] = {
     "exec": {"command": ["test", "-e", READY_FILE]}, "periodSeconds": 1,
     "failureThreshold": 1}
 
+# Answers each UDP datagram with its pod's name.
+UDP_ECHO = deployment("udp", 2, "dns", 5353)
+UDP_ECHO["spec"]["template"]["spec"]["containers"][0].update(
+    image="kemu/sleep", command=[sys.executable, "-c", (
+        "import os, socket\n"
+        "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+        "s.bind(('', 5353))\n"
+        "while True:\n"
+        "    data, peer = s.recvfrom(2048)\n"
+        "    s.sendto(os.environ['POD_NAME'].encode(), peer)\n")],
+    ports=[{"containerPort": 5353, "name": "dns", "protocol": "UDP"}])
+
 WORKLOADS = [
     deployment("web", 2),                      # web-0 on node1, web-1 on node2
     ODD,                                       # also app=web, port "http" = 9090, on node3
@@ -60,6 +72,13 @@ WORKLOADS = [
     service("solo-local", {"app": "solo"}, target=8080, type="NodePort",
             externalTrafficPolicy="Local"),
     service("solo-cluster", {"app": "solo"}, target=8080, type="NodePort"),
+    # No load balancer in this cluster (no `external`): pending, but with its health check
+    # node port, answered by each node's kube-proxy.
+    service("solo-lb", {"app": "solo"}, target=8080, type="LoadBalancer",
+            externalTrafficPolicy="Local"),
+    UDP_ECHO,
+    service("udp", {"app": "udp"}, ports=[{"name": "dns", "port": 53, "targetPort": "dns",
+                                           "protocol": "UDP"}]),
     service("sticky", {"app": "web"}, sessionAffinity="ClientIP"),
     service("headless", {"app": "web"}, clusterIP="None"),
     service("victims", {"app": "victim"}),
@@ -133,6 +152,60 @@ def test_node_port_on_every_node_even_without_a_local_endpoint(cluster):
     for node in ("node2", "node3"):
         (record,) = requests(cluster, "node3", f"http://{cluster.nodes[node].IP()}:{port}/", 1)
         assert record["pod"] == "solo"
+
+
+def test_node_port_answers_on_the_nodes_localhost(cluster):
+    # kube-proxy's localhost node ports (route_localnet, --iptables-localhost-nodeports).
+    port = node_port(cluster, "web-nodeport")
+    records = requests(cluster, "node2", f"http://127.0.0.1:{port}/", 6)
+    assert not [r for r in records if "error" in r], records
+
+
+def test_kube_proxy_health_server_and_health_check_node_port(cluster):
+    import json
+    healthz = json.loads(in_node(cluster, "node2", "curl", "-sS", "--fail",
+                                 "http://127.0.0.1:10256/healthz"))
+    assert healthz["nodeEligible"] is True and healthz["lastUpdated"].endswith(" +0000 UTC")
+    svc = next(s for s in cluster.scenario.services if s.name == "solo-lb")
+    answers = {}
+    for node in ("node1", "node2"):  # solo runs on node1
+        url = f"http://{cluster.nodes[node].IP()}:{svc.health_check_node_port}/"
+        out = in_node(cluster, "node3", "curl", "-sS", "-w", "\\n%{http_code}", url)
+        body, code = out.rsplit("\n", 1)
+        answers[node] = (int(code), json.loads(body)["localEndpoints"])
+    assert answers == {"node1": (200, 1), "node2": (503, 0)}
+
+
+def udp_ask(cluster, ip, port, source_port, count):
+    """Datagrams from the client pod, always from one source port: who answered each."""
+    code = ("import socket, sys\n"
+            "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "s.bind(('', int(sys.argv[3])))\n"
+            "s.settimeout(1)\n"
+            "for _ in range(int(sys.argv[4])):\n"
+            "    s.sendto(b'?', (sys.argv[1], int(sys.argv[2])))\n"
+            "    try:\n"
+            "        print(s.recv(2048).decode())\n"
+            "    except OSError:\n"
+            "        print('-')\n")
+    out = in_pod(cluster, "client", sys.executable, "-c", code, ip, str(port),
+                 str(source_port), str(count))
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_udp_client_moves_to_a_live_endpoint_when_its_endpoint_goes(cluster):
+    # kube-proxy deletes the conntrack entries of a removed UDP endpoint after its sync
+    # (pkg/proxy/conntrack): without that, a client sending from one source port would keep
+    # its entry — and its dead endpoint — for as long as it keeps sending.
+    ip = svc_ip(cluster, "udp")
+    first = udp_ask(cluster, ip, 53, 40000, 3)
+    assert len(set(first)) == 1 and first[0].startswith("udp-"), first
+    cluster.crash_pod(f"default/{first[0]}")
+    time.sleep(2.0)
+    after = udp_ask(cluster, ip, 53, 40000, 3)
+    (other,) = {"udp-0", "udp-1"} - {first[0]}
+    assert after == [other] * 3, after
 
 
 def test_local_policy_keeps_the_client_ip_cluster_policy_hides_it(cluster):
