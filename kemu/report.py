@@ -154,13 +154,16 @@ def plugins_table(backends: dict[str, Any]) -> Table:
 # -- labs ------------------------------------------------------------------------------------
 
 def pods_table(pods: list[dict[str, Any]], title: str = "pods") -> Table:
+    """Pods; with a `stand-in for` column when kemu runs stand-ins for some images."""
     table = Table(title=title)
-    for column in ("pod", "node", "ip", "ready"):
+    stand_ins = any(pod.get("stand_in_for") for pod in pods)
+    for column in ("pod", "node", "ip", "ready", *(["stand-in for"] if stand_ins else [])):
         table.add_column(column)
     for pod in pods:
         name = pod["name"] if pod["namespace"] == "default" else \
             f"{pod['namespace']}/{pod['name']}"
-        table.add_row(name, pod["node"], pod["ip"], "yes" if pod.get("ready") else "no")
+        row = [name, pod["node"], pod["ip"], "yes" if pod.get("ready") else "no"]
+        table.add_row(*row, *([", ".join(pod.get("stand_in_for", []))] if stand_ins else []))
     return table
 
 

@@ -358,7 +358,8 @@ class Cluster:
             "timings": {k: round(v, 3) for k, v in self.timings.items()},
             "nodes": self.network.describe(),
             "pods": [{"name": p.spec.name, "namespace": p.spec.namespace, "node": p.node.name,
-                      "ip": p.ip, "ready": p.ready} for p in self.pods.values()],
+                      "ip": p.ip, "ready": p.ready, **_stand_ins(p.spec)}
+                     for p in self.pods.values()],
             "services": [{"name": s.name, "namespace": s.namespace, "type": s.type,
                           "clusterIP": s.cluster_ip or None,
                           "ports": [{"name": p.name, "port": p.port, "protocol": p.protocol,
@@ -400,6 +401,12 @@ class Cluster:
         self.network.stop(attempt)
         self.underlay.stop(attempt)
         return errors
+
+
+def _stand_ins(spec: PodSpec) -> dict[str, list[str]]:
+    """The images of the pod that kemu runs stand-ins for (kemu/images/stand_in.py)."""
+    images = sorted({c.image for c in spec.containers if c.stand_in})
+    return {"stand_in_for": images} if images else {}
 
 
 class _Stopwatch:

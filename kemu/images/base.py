@@ -31,9 +31,14 @@ def known_images() -> list[str]:
 
 def container_argv(container: Container) -> list[str]:
     """The command line that stands for this container, as kubelet would run it:
-    `command` replaces the image's entrypoint, `args` are appended."""
+    `command` replaces the image's entrypoint, `args` are appended. The entrypoint is the
+    one decided for the container (kemu/scenario/images.py), else its built-in image's, else
+    the stand-in's."""
     from kemu import registry
 
     if container.command:
         return [*container.command, *container.args]
-    return [*registry.images()[container.image].entrypoint(container), *container.args]
+    images = registry.images()
+    entrypoint = container.entrypoint or \
+        (images.get(container.image) or images["kemu/stand-in"]).entrypoint(container)
+    return [*entrypoint, *container.args]

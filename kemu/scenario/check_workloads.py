@@ -1,16 +1,20 @@
 """The checks of a scenario's `workloads`: each manifest (inline, or the documents of a file),
-names unique per kind, and the add-ons the cluster gets with them (cluster DNS, and the
-ingress controller when there are Ingresses, whose backends must be Services). Pure."""
+what runs for each container (images.py: a warning where a stand-in does), names unique per
+kind, and the add-ons the cluster gets with them (cluster DNS, and the ingress controller when
+there are Ingresses, whose backends must be Services). Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from kemu.errors import Problem
 from kemu.scenario import addons
+from kemu.scenario.images import Program, resolve, stand_in_note
 from kemu.scenario.manifests import Parsed, parse_manifest
 from kemu.scenario.model import DNSConfig
 from kemu.scenario.problems import Checks
@@ -21,9 +25,11 @@ def read_documents(path: Path) -> list[Any]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
 
 
-def workloads(docs: list[Any], checks: Checks, room: tuple[int, str] | None = None) -> Parsed:
+def workloads(docs: list[Any], checks: Checks, room: tuple[int, str] | None = None,
+              images: Mapping[str, Program] | None = None) -> Parsed:
     """Every object the manifests declare, in the order they declare them (their problems
-    and warnings go to `checks`). `room`: how many pods the cluster holds at most, and why."""
+    and warnings go to `checks`). `room`: how many pods the cluster holds at most, and why;
+    `images`: the scenario's `images:` map."""
     out = Parsed()
     base = Path(checks.file).parent
     for i, doc in enumerate(docs):
@@ -44,6 +50,7 @@ def workloads(docs: list[Any], checks: Checks, room: tuple[int, str] | None = No
         for manifest, file, place in sources:
             left = (room[0] - len(out.pods), room[1]) if room else None
             parsed = parse_manifest(manifest, file, place, left)
+            _decide_programs(parsed, images or {}, file, place)
             checks.problems += parsed.problems
             checks.warnings += parsed.warnings
             parsed.problems, parsed.warnings = [], []
@@ -58,6 +65,16 @@ def workloads(docs: list[Any], checks: Checks, room: tuple[int, str] | None = No
         for dup in sorted({k for k in keys if keys.count(k) > 1}):
             checks.error("workloads", f"two {kind} are named {dup}")
     return out
+
+
+def _decide_programs(parsed: Parsed, images: Mapping[str, Program], file: str,
+                     place: str) -> None:
+    parsed.pods = [resolve(p, images) for p in parsed.pods]
+    parsed.templates = {key: resolve(t, images) for key, t in parsed.templates.items()}
+    for spec in [*parsed.templates.values(), *(p for p in parsed.pods if not p.owner)]:
+        parsed.warnings += [Problem(place, f"{spec.key}: container {c.name}: "
+                                           f"{stand_in_note(c)}", file)
+                            for c in spec.containers if c.stand_in]
 
 
 def add_ons(objects: Parsed, dns: DNSConfig, has_edge: bool, checks: Checks) -> None:

@@ -23,6 +23,7 @@ import yaml
 from kemu.errors import KemuError, Problem, ScenarioError
 from kemu.scenario import check_cluster, check_events, check_measurements, check_workloads
 from kemu.scenario.addressing import allocate, allocate_vips
+from kemu.scenario.images import image_map
 from kemu.scenario.model import Run, Scenario
 from kemu.scenario.objects import Namespace, Service
 from kemu.scenario.problems import Checks
@@ -149,8 +150,9 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
         check_cluster.disjoint({"cluster.podCIDR": cluster.pod_cidr,
                                 "cluster.serviceCIDR": cluster.service_cidr,
                                 "topology.underlayCIDR": topology.underlay_cidr}, checks)
+    images = image_map(doc.get("images"), checks)
     objects = check_workloads.workloads(doc.get("workloads") or [], checks,
-                                        check_cluster.room(cluster) if cluster else None)
+                                        check_cluster.room(cluster) if cluster else None, images)
     dns = check_cluster.dns(doc["cluster"].get("dns") or {}, cluster, checks)
     check_workloads.add_ons(objects, dns, bool(doc.get("external")), checks)
     external = check_cluster.external(doc.get("external"), cluster, topology, checks)

@@ -43,6 +43,8 @@ class Container:
     ports: tuple[ContainerPort, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     readiness: Probe | None = None
+    entrypoint: tuple[str, ...] = ()  # what runs for its image (scenario/images.py)
+    stand_in: bool = False  # kemu has no program for its image: kemu/stand-in runs
 
 
 @dataclass(frozen=True)

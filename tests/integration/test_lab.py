@@ -176,7 +176,7 @@ def test_shell_events_change_the_lab(tmp_path):
 
 def test_a_failed_up_reports_the_error_and_leaves_nothing(tmp_path):
     before = root_links()
-    bad = pod("broken", node="node1", image="", port=0)
+    bad = pod("broken", node="node1", image="busybox", port=0)
     bad["spec"]["containers"][0]["command"] = ["/nonexistent/program"]
     up = kemu("up", write_scenario(tmp_path, pod("a", node="node1"), bad), "--name", NAME)
     assert up.returncode == 1

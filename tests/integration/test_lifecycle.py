@@ -172,7 +172,7 @@ def test_kemu_clean_after_sigkill_removes_exactly_what_kemu_made(tmp_path):
 def test_failed_build_still_tears_down(tmp_path):
     """A container that cannot start fails the run with a clear error; nothing is left."""
     before = root_links()
-    bad = pod("broken", node="node1", image="", port=0)
+    bad = pod("broken", node="node1", image="busybox", port=0)
     bad["spec"]["containers"][0]["command"] = ["/nonexistent/program"]
     doc = scenario_doc([pod("a", node="node1"), bad])
     path = tmp_path / "s.yaml"

@@ -94,12 +94,12 @@ def test_unknown_plugin_lists_installed():
 def test_all_problems_are_reported_together():
     doc = scenario(cluster__podCIDR="10.96.0.0/16")  # overlaps the service CIDR
     doc["measurements"][0]["to"] = {"pod": "nope"}
-    doc["workloads"][0]["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx"
+    doc["workloads"][0]["spec"]["template"]["spec"]["containers"][0]["image"] = ["nginx"]
     found = problems(doc)
     assert len(found) == 3
     assert any("cluster.serviceCIDR: 10.96.0.0/12 overlaps cluster.podCIDR" in p for p in found)
-    assert any("workloads[0].spec.template.spec.containers[0].image: unknown image 'nginx'"
-               in p for p in found)
+    assert any("workloads[0].spec.template.spec.containers[0].image: must be a string (an "
+               "image reference, e.g. nginx:1.14.2), got list ['nginx']" in p for p in found)
 
 
 def test_schema_type_errors_have_paths():
@@ -188,12 +188,12 @@ def test_workloads_from_a_multi_document_file(tmp_path):
     s = load_scenario(tmp_path / "s.yaml")
     assert [p.name for p in s.pods if p.namespace == "default"] == ["a", "b"]
     # A problem in the second document names that file and document.
-    text = (tmp_path / "apps.yaml").read_text().replace("kemu/iperf3", "nope")
+    text = (tmp_path / "apps.yaml").read_text().replace("image: kemu/iperf3", "image: 7")
     (tmp_path / "apps.yaml").write_text(text)
     with pytest.raises(ScenarioError) as err:
         load_scenario(tmp_path / "s.yaml")
     assert str(err.value).startswith(f"{tmp_path / 'apps.yaml'}: document 1.spec.containers[0]"
-                                     f".image: unknown image 'nope'")
+                                     f".image: must be a string")
 
 
 def test_missing_workload_file(tmp_path):
