@@ -36,6 +36,7 @@ from kemu.k8s.kube_proxy import KubeProxy
 from kemu.k8s.kube_proxy.iptables import JUMPS as PROXY_JUMPS
 from kemu.k8s.network_policy import JUMPS as POLICY_JUMPS
 from kemu.k8s.network_policy import PolicyAgent
+from kemu.k8s.resolv_conf import resolv_conf
 from kemu.k8s.store import Store
 from kemu.kernel import doctor
 from kemu.kernel.exec import Netns
@@ -52,7 +53,7 @@ from kemu.scenario.objects import (
     replicas_of,
     scale,
 )
-from kemu.scenario.scheduler import place
+from kemu.scenario.scheduler import HostPorts, host_ports, place
 
 Log = Callable[[str], None]
 PROBE_READY_TIMEOUT_S = 15.0  # how long a build waits for pods with readiness probes
@@ -131,8 +132,7 @@ class Cluster:
                             self.scenario.cluster.pod_cidr, list(self.scenario.services))
         self.timings["underlay_s"] = clock.lap()
         configs = self.network.start(self.nodes)
-        resolv = partial(addons.resolv_conf, self.scenario.dns) if self.scenario.dns.enabled \
-            else None
+        resolv = partial(resolv_conf, dns=self.scenario.dns)
         self.kubelets = {name: Kubelet(node, configs[name], self.state, self.store, resolv)
                          for name, node in self.nodes.items()}
         self.timings["network_s"] = clock.lap()
@@ -196,10 +196,12 @@ class Cluster:
             up = [n for n in self.scenario.cluster.nodes
                   if self.store.node(n.name).unreachable_since is None]
             load = {n.name: 0 for n in up}
+            taken: HostPorts = {n.name: [] for n in up}
             for status in self.store.pods():
                 if status.node in load:
                     load[status.node] += 1
-            placement = {spec.key: place(spec, up, load, self.scenario.cluster.max_pods)
+                    taken[status.node] += host_ports(status.spec)
+            placement = {spec.key: place(spec, up, load, self.scenario.cluster.max_pods, taken)
                          for spec in specs}
         per_node: dict[str, list[PodSpec]] = {}
         for spec in specs:

@@ -85,13 +85,13 @@ class Pod:
 
 class Kubelet:
     def __init__(self, node: K8sNode, network: NetworkConfigList, state: RunState,
-                 store: Store, resolv_conf: Callable[[str], str] | None = None):
+                 store: Store, resolv_conf: Callable[[PodSpec], str] | None = None):
         self.node = node
         self.network = network
         self.loopback = NetworkConfigList(LOOPBACK_CONF, network.cni_path)
         self.state = state
         self.store = store
-        self.resolv_conf = resolv_conf  # namespace → resolv.conf text (None: the host's)
+        self.resolv_conf = resolv_conf  # pod → its resolv.conf (None: the host's)
         self.pods: dict[str, Pod] = {}  # the runtime's sandboxes, by pod key
 
     def run_pod(self, spec: PodSpec) -> Pod:
@@ -110,7 +110,7 @@ class Kubelet:
                 raise KemuError(f"CNI gave pod {spec.key} no address")
             pod.ip = ips[0]
             self.store.update_pod(spec.key, ip=pod.ip)
-            if self.resolv_conf and spec.namespace != "kube-system":
+            if self.resolv_conf:
                 self._write_resolv_conf(pod)
             pod.started_at = time.monotonic()
             for container in spec.containers:
@@ -122,18 +122,21 @@ class Kubelet:
         return pod
 
     def _write_resolv_conf(self, pod: Pod) -> None:
-        """The pod's /etc/resolv.conf (cluster DNS, search path of its namespace), through
-        iproute2's per-namespace /etc/netns/NAME/, recorded for removal."""
+        """The pod's /etc/resolv.conf (kemu/k8s/resolv_conf.py), through iproute2's
+        per-namespace /etc/netns/NAME/, recorded for removal."""
         assert self.resolv_conf
         directory = NETNS_ETC / pod.sandbox
         for path in (NETNS_ETC, directory, directory / "resolv.conf"):
             if not path.exists():
                 self.state.record_path(str(path))
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "resolv.conf").write_text(self.resolv_conf(pod.spec.namespace))
+        (directory / "resolv.conf").write_text(self.resolv_conf(pod.spec))
 
     def _attachment(self, pod: Pod, ifname: str = "eth0") -> Attachment:
-        return Attachment(container_id=pod.sandbox, netns=pod.netns.path, ifname=ifname)
+        mappings = tuple((p.host_port, p.container_port, p.protocol, p.host_ip)
+                         for c in pod.spec.containers for p in c.ports if p.host_port)
+        return Attachment(container_id=pod.sandbox, netns=pod.netns.path, ifname=ifname,
+                          port_mappings=mappings if ifname == "eth0" else ())
 
     def _start_container(self, pod: Pod, name: str, argv: list[str], env: dict[str, str]) -> None:
         environment = {**os.environ, "HOSTNAME": pod.spec.name, "POD_NAME": pod.spec.name,

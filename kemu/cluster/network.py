@@ -20,6 +20,15 @@ from kemu.scenario.model import ClusterSpec
 UNDERLAY_MTU = 1500
 
 
+def with_portmap(conflist: dict[str, Any]) -> dict[str, Any]:
+    """The backend's config list with the portmap plugin chained last, as flannel's and
+    calico's shipped lists have it: pods' hostPorts (CNI's portMappings capability)."""
+    if any(p.get("type") == "portmap" for p in conflist["plugins"]):
+        return conflist
+    portmap = {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True}
+    return {**conflist, "plugins": [*conflist["plugins"], portmap]}
+
+
 class Network:
     def __init__(self, spec: ClusterSpec, state: RunState):
         backend_cls = get_backend(spec.cni_plugin)
@@ -44,7 +53,7 @@ class Network:
         configs = {}
         for name, node in nodes.items():
             configs[name] = NetworkConfigList(
-                self.backend.cni_config(node, self.leases.get(name)), cni_path)
+                with_portmap(self.backend.cni_config(node, self.leases.get(name))), cni_path)
             configs[name].write(self.state.dir / "nodes" / name / "net.d",
                                 f"10-{self.backend.name}.conflist")
         return configs

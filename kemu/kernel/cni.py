@@ -40,11 +40,13 @@ class CNIError(KemuError):
 
 @dataclass(frozen=True)
 class Attachment:
-    """One pod interface, keyed as the CNI spec keys it."""
+    """One pod interface, keyed as the CNI spec keys it, with the runtime's capability
+    arguments (CNI conventions: `portMappings`, from the pod's hostPorts)."""
 
     container_id: str
     netns: str  # path of the pod's network namespace
     ifname: str = "eth0"
+    port_mappings: tuple[tuple[int, int, str, str], ...] = ()  # (host, container, proto, ip)
 
 
 class NetworkConfigList:
@@ -63,8 +65,15 @@ class NetworkConfigList:
         path.write_text(json.dumps(self.conflist, indent=2) + "\n")
         return path
 
-    def _plugin_config(self, plugin: dict[str, Any], prev: dict[str, Any] | None) -> str:
+    def _plugin_config(self, plugin: dict[str, Any], att: Attachment,
+                       prev: dict[str, Any] | None) -> str:
         config = {"cniVersion": self.conflist["cniVersion"], "name": self.name, **plugin}
+        # As libcni: a capability the plugin declares gets the runtime's arguments for it.
+        if plugin.get("capabilities", {}).get("portMappings") and att.port_mappings:
+            config["runtimeConfig"] = {"portMappings": [
+                {"hostPort": host, "containerPort": port, "protocol": proto.lower(),
+                 **({"hostIP": ip} if ip else {})}
+                for host, port, proto, ip in att.port_mappings]}
         if prev is not None:
             config["prevResult"] = prev
         return json.dumps(config)
@@ -78,7 +87,7 @@ class NetworkConfigList:
         }
         binary = str(Path(self.cni_path) / plugin["type"])
         try:
-            out = node.run(binary, input=self._plugin_config(plugin, prev), env=env)
+            out = node.run(binary, input=self._plugin_config(plugin, att, prev), env=env)
         except CommandError as e:
             # Plugins report errors as JSON on stdout: {"code", "msg", "details"}.
             try:

@@ -14,7 +14,7 @@ DNS_POD = PodSpec(
     name="coredns", namespace="kube-system", labels={"k8s-app": "kube-dns"},
     containers=(Container(name="coredns", image="kemu/cluster-dns", ports=(
         ContainerPort(53, "dns", "UDP"), ContainerPort(53, "dns-tcp", "TCP"))),),
-    owner="kemu/dns-addon")
+    owner="kemu/dns-addon", dns_policy="Default")  # as CoreDNS's own Deployment has it
 DNS_SERVICE = Service(
     name="kube-dns", namespace="kube-system",
     ports=(ServicePort(53, "dns", "UDP", "dns"), ServicePort(53, "dns-tcp", "TCP", "dns-tcp")),

@@ -17,6 +17,8 @@ class ContainerPort:
     container_port: int
     name: str = ""
     protocol: str = "TCP"
+    host_port: int = 0  # 0: none; else the node's port mapped to it (CNI portmap)
+    host_ip: str = ""  # "": every address of the node
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,15 @@ class Container:
 
 
 @dataclass(frozen=True)
+class PodDNSConfig:
+    """A pod's spec.dnsConfig: merged into what its dnsPolicy gives (kemu/k8s/resolv_conf.py)."""
+
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[tuple[str, str | None], ...] = ()  # (name, value or None)
+
+
+@dataclass(frozen=True)
 class PodSpec:
     name: str
     namespace: str = "default"
@@ -56,6 +67,8 @@ class PodSpec:
     node_name: str = ""  # spec.nodeName: pinned by the user
     node_selector: dict[str, str] = field(default_factory=dict)
     owner: str = ""  # e.g. "Deployment/web"
+    dns_policy: str = "ClusterFirst"  # ClusterFirst | ClusterFirstWithHostNet | Default | None
+    dns_config: PodDNSConfig | None = None
 
     @property
     def key(self) -> str:

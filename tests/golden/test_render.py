@@ -11,12 +11,12 @@ import pytest
 
 from kemu import registry
 from kemu.backend import PodNetwork
-from kemu.cluster.addons import resolv_conf
 from kemu.edge.config import lb_config
 from kemu.k8s import dns, ingress, network_policy
 from kemu.k8s.endpoints import all_endpoints
 from kemu.k8s.ipam import SubnetLeaseStore
 from kemu.k8s.kube_proxy import iptables as kube_proxy
+from kemu.k8s.resolv_conf import resolv_conf
 from kemu.k8s.store import PodStatus
 from kemu.scenario import load_scenario
 
@@ -72,7 +72,8 @@ def test_dns_records(world, golden):
 
 def test_resolv_conf(world, golden):
     scenario = world[0]
-    golden(HERE / "resolv-shop.conf", resolv_conf(scenario.dns, "shop"))
+    pod = next(p for p in scenario.pods if p.namespace == "shop")
+    golden(HERE / "resolv-shop.conf", resolv_conf(pod, scenario.dns))
 
 
 def test_nginx_config(world, golden):

@@ -55,13 +55,18 @@ LEGACY = {"apiVersion": "v1", "kind": "Pod",
                "args": [], "ports": [{"containerPort": 8000}]}]}}
 
 
+# A hostPort: the node's port 18080 leads to the pod's 8080 (the portmap CNI plugin).
+HOSTPORT = pod("hostport", node="node2")
+HOSTPORT["spec"]["containers"][0]["ports"] = [{"containerPort": 8080, "hostPort": 18080}]
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     if not shutil.which("nginx"):
         pytest.skip("nginx is not installed (scripts/setup.sh installs nginx-light)")
     conf = Path("/tmp/kemu-test-front.conf")
     conf.write_text(FRONT_CONF)
-    workloads = [NGINX, NGINX_SVC, METRICS, LEGACY,
+    workloads = [NGINX, NGINX_SVC, METRICS, LEGACY, HOSTPORT,
                  pod("client", node="node1", port=0, image="kemu/sleep")]
     try:
         with running_cluster(scenario_doc(workloads, nodes=2)) as running:
@@ -102,3 +107,11 @@ def test_containers_of_a_pod_share_its_network_namespace(cluster):
     assert answer["client"] == "127.0.0.1"  # the app saw the front, over loopback
     out = in_pod(cluster, "legacy", "curl", "-sS", "http://localhost:8000/")
     assert json.loads(out.stdout)["pod"] == "legacy"
+
+
+def test_a_host_port_reaches_the_pod_through_its_node(cluster):
+    node2 = cluster.nodes["node2"].IP()
+    out = cluster.nodes["node1"].run("curl", "-sS", "--max-time", "5", f"http://{node2}:18080/")
+    assert json.loads(out)["pod"] == "hostport"
+    # The portmap plugin's own chains, in the node (not in the host).
+    assert "CNI-HOSTPORT-DNAT" in cluster.node_rules("node2")

@@ -136,6 +136,15 @@ def metadata(doc: dict[str, Any], check: Checker) -> tuple[str, str, dict[str, s
     return name, namespace, check.labels(meta.get("labels"), f"{path}.labels")
 
 
+def ipv4(value: Any, check: Checker, path: str) -> str:
+    """An IPv4 address as written ("" and a problem if it is not one)."""
+    try:
+        return str(ipaddress.IPv4Address(value if isinstance(value, str) else ""))
+    except ValueError:
+        check.error(path, f"must be an IPv4 address, got {value!r}")
+        return ""
+
+
 def cidr(value: Any, check: Checker, path: str) -> str:
     try:
         return str(ipaddress.IPv4Network(str(value), strict=False))

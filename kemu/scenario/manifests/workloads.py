@@ -7,19 +7,29 @@ from dataclasses import replace
 from typing import Any
 
 from kemu.scenario.manifests.checker import (
+    DNS_SUBDOMAIN,
     SERVER_METADATA,
     Checker,
+    ipv4,
     metadata,
     strings,
 )
-from kemu.scenario.objects import Container, ContainerPort, Namespace, PodSpec, Probe
+from kemu.scenario.objects import (
+    Container,
+    ContainerPort,
+    Namespace,
+    PodDNSConfig,
+    PodSpec,
+    Probe,
+)
 
 # Fields with no network meaning: accepted, reported as ignored.
 IGNORED_POD_FIELDS = {
     "restartPolicy", "terminationGracePeriodSeconds", "volumes", "serviceAccountName",
     "serviceAccount", "securityContext", "affinity", "tolerations", "imagePullSecrets",
-    "priorityClassName", "schedulerName", "dnsPolicy", "enableServiceLinks",
+    "priorityClassName", "schedulerName", "enableServiceLinks",
 }
+DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 IGNORED_CONTAINER_FIELDS = {
     "resources", "imagePullPolicy", "livenessProbe", "startupProbe", "volumeMounts",
     "securityContext", "terminationMessagePath", "terminationMessagePolicy", "workingDir",
@@ -75,8 +85,22 @@ def parse_deployment(doc: dict[str, Any], check: Checker) -> None:
 def _pod_spec(value: Any, check: Checker, path: str, name: str, namespace: str,
               labels: dict[str, str], owner: str) -> PodSpec | None:
     spec = check.mapping(value, path)
-    check.fields(spec, path, {"containers", "nodeName", "nodeSelector", "hostname"},
-                 IGNORED_POD_FIELDS)
+    check.fields(spec, path, {"containers", "nodeName", "nodeSelector", "hostname",
+                              "dnsPolicy", "dnsConfig", "hostNetwork"}, IGNORED_POD_FIELDS)
+    if spec.get("hostNetwork", False) is not False:
+        check.error(f"{path}.hostNetwork", "not supported: kemu gives every pod a network "
+                                           "namespace of its own (a pod in its node's network "
+                                           "is not emulated)")
+    dns_policy = spec.get("dnsPolicy", "ClusterFirst")
+    if dns_policy not in DNS_POLICIES:
+        check.error(f"{path}.dnsPolicy", f"Unsupported value: {dns_policy!r}: supported values: "
+                                         f"{', '.join(DNS_POLICIES)}")
+        dns_policy = "ClusterFirst"
+    dns_config = _dns_config(spec["dnsConfig"], check, f"{path}.dnsConfig") \
+        if spec.get("dnsConfig") is not None else None
+    if dns_policy == "None" and not (dns_config and dns_config.nameservers):
+        check.error(f"{path}.dnsConfig", "must provide at least one DNS nameserver when "
+                                         "dnsPolicy is set to None")
     containers = check.sequence(spec.get("containers"), f"{path}.containers")
     if not containers:
         check.error(f"{path}.containers", "a pod needs at least one container")
@@ -93,7 +117,37 @@ def _pod_spec(value: Any, check: Checker, path: str, name: str, namespace: str,
         return None
     return PodSpec(name=name, namespace=namespace, labels=labels,
                    containers=tuple(c for c in parsed if c), node_name=node_name,
-                   node_selector=node_selector, owner=owner)
+                   node_selector=node_selector, owner=owner, dns_policy=dns_policy,
+                   dns_config=dns_config)
+
+
+def _dns_config(value: Any, check: Checker, path: str) -> PodDNSConfig:
+    """spec.dnsConfig, with the API server's limits (3 nameservers, 32 search domains)."""
+    doc = check.mapping(value, path)
+    check.fields(doc, path, {"nameservers", "searches", "options"})
+    nameservers = tuple(ipv4(v, check, f"{path}.nameservers[{i}]")
+                        for i, v in enumerate(check.sequence(doc.get("nameservers"),
+                                                             f"{path}.nameservers")))
+    if len(nameservers) > 3:
+        check.error(f"{path}.nameservers", f"must not have more than 3 nameservers: "
+                                           f"{list(nameservers)}")
+    searches = strings(doc.get("searches"), check, f"{path}.searches")
+    if len(searches) > 32 or len(" ".join(searches)) > 2048:
+        check.error(f"{path}.searches", "must not have more than 32 search paths or 2048 "
+                                        "characters in all")
+    for i, domain in enumerate(searches):
+        if not DNS_SUBDOMAIN.fullmatch(domain.rstrip(".")):
+            check.error(f"{path}.searches[{i}]", f"must be a DNS subdomain, got {domain!r}")
+    options = []
+    for i, item in enumerate(check.sequence(doc.get("options"), f"{path}.options")):
+        option = check.mapping(item, f"{path}.options[{i}]")
+        check.fields(option, f"{path}.options[{i}]", {"name", "value"})
+        if not isinstance(option.get("name"), str) or not option["name"]:
+            check.error(f"{path}.options[{i}].name", "Required value")
+            continue
+        value = option.get("value")
+        options.append((option["name"], None if value is None else str(value)))
+    return PodDNSConfig(tuple(n for n in nameservers if n), searches, tuple(options))
 
 
 def _container(value: Any, check: Checker, path: str) -> Container | None:
@@ -118,15 +172,22 @@ def _container(value: Any, check: Checker, path: str) -> Container | None:
     for i, p in enumerate(check.sequence(doc.get("ports"), f"{path}.ports")):
         ppath = f"{path}.ports[{i}]"
         port = check.mapping(p, ppath)
-        check.fields(port, ppath, {"containerPort", "name", "protocol"}, {"hostPort", "hostIP"})
+        check.fields(port, ppath, {"containerPort", "name", "protocol", "hostPort", "hostIP"})
         number = port.get("containerPort")
         if not isinstance(number, int) or not 0 < number < 65536:
             check.error(f"{ppath}.containerPort", f"must be a port number 1-65535, got {number!r}")
             continue
+        host_port = port.get("hostPort", 0)
+        if not isinstance(host_port, int) or isinstance(host_port, bool) or \
+                not 0 <= host_port < 65536:
+            check.error(f"{ppath}.hostPort", f"must be a port number 1-65535, got {host_port!r}")
+            host_port = 0
+        host_ip = ipv4(port["hostIP"], check, f"{ppath}.hostIP") if "hostIP" in port else ""
         protocol = port.get("protocol", "TCP")
         if protocol not in ("TCP", "UDP", "SCTP"):
             check.error(f"{ppath}.protocol", f"must be TCP, UDP or SCTP, got {protocol!r}")
-        ports.append(ContainerPort(number, str(port.get("name", "")), str(protocol)))
+        ports.append(ContainerPort(number, str(port.get("name", "")), str(protocol), host_port,
+                                   host_ip))
     env = []
     for i, e in enumerate(check.sequence(doc.get("env"), f"{path}.env")):
         item = check.mapping(e, f"{path}.env[{i}]")
