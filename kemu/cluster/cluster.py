@@ -333,7 +333,8 @@ class Cluster:
         if end.pod:
             pod = self.pods.get(end.pod)
             if pod is None:
-                raise KemuError(f"pod {end.pod} does not exist now (deleted by an event?)")
+                raise KemuError(f"pod {end.pod} does not exist now (not made yet by an "
+                                f"event, or deleted by one)")
             ports = [p.container_port for c in pod.spec.containers for p in c.ports
                      if p.protocol == "TCP"]
             return Place(pod.netns, pod.ip, ports[0] if ports else 0)

@@ -8,7 +8,7 @@ import yaml
 
 from kemu.events.base import Event, named
 from kemu.scenario.model import EventSpec
-from kemu.scenario.objects import NetworkPolicy, Service
+from kemu.scenario.objects import NetworkPolicy, Service, qualified
 
 if TYPE_CHECKING:
     from kemu.cluster.cluster import Cluster
@@ -64,7 +64,7 @@ class Delete(Event):
     def check(cls, doc: dict[str, Any], where: str, index: int,
               world: World) -> EventSpec | None:
         kind = doc.get("kind", "")
-        key = f"{doc.get('namespace', 'default')}/{doc.get('name', '')}"
+        key = qualified(doc, "name")
         if kind not in ("Service", "NetworkPolicy"):
             world.checks.error(f"{where}.kind", "delete takes kind Service or NetworkPolicy")
             return None

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from kemu.events.base import Event, named
 from kemu.scenario.model import EventSpec
-from kemu.scenario.objects import owner_template, replacement, scale
+from kemu.scenario.objects import owner_template, qualified, replacement, scale
 
 if TYPE_CHECKING:
     from kemu.cluster.cluster import Cluster
@@ -23,7 +23,7 @@ class DeletePod(Event):
     @classmethod
     def check(cls, doc: dict[str, Any], where: str, index: int,
               world: World) -> EventSpec | None:
-        key = f"{doc.get('namespace', 'default')}/{doc.get('pod', '')}"
+        key = qualified(doc, "pod")
         if key not in world.pods:
             world.checks.error(f"{where}.pod", f"no pod {key} at that time")
             return None
@@ -56,7 +56,7 @@ class Scale(Event):
     @classmethod
     def check(cls, doc: dict[str, Any], where: str, index: int,
               world: World) -> EventSpec | None:
-        key = f"{doc.get('namespace', 'default')}/{doc.get('deployment', '')}"
+        key = qualified(doc, "deployment")
         if key not in world.templates:
             known = ", ".join(sorted(world.templates)) or "none"
             world.checks.error(f"{where}.deployment", f"no Deployment {key} (Deployments: "

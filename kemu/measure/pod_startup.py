@@ -15,6 +15,7 @@ from kemu.measure.requests import ci, warmup
 from kemu.measure.stats import percentile
 from kemu.scenario.check_measurements import Scope
 from kemu.scenario.model import MeasurementSpec
+from kemu.scenario.objects import qualified
 from kemu.scenario.problems import Checks
 
 
@@ -28,7 +29,7 @@ class PodStartup(Measurement):
 
     @classmethod
     def check(cls, doc: dict[str, Any], where: str, checks: Checks, scope: Scope) -> None:
-        key = f"{doc.get('namespace', 'default')}/{doc.get('deployment')}"
+        key = qualified(doc, "deployment")
         if key not in scope.deployments:
             checks.error(f"{where}.deployment", f"name the Deployment to start pods of "
                                                 f"(Deployments: "
@@ -36,9 +37,7 @@ class PodStartup(Measurement):
 
     @classmethod
     def ends(cls, spec: MeasurementSpec) -> tuple[str, str]:
-        namespace = spec.params["namespace"]
-        prefix = "" if namespace == "default" else f"{namespace}/"
-        return "", f"deploy/{prefix}{spec.params['deployment']}"
+        return "", f"deploy/{qualified(spec.params, 'deployment').removeprefix('default/')}"
 
     @classmethod
     def expected_seconds(cls, params: dict[str, Any]) -> float:
@@ -47,7 +46,7 @@ class PodStartup(Measurement):
     @classmethod
     def run_once(cls, ctx: Context) -> Sample:
         p, cluster = ctx.params, ctx.cluster
-        deployment = f"{p['namespace']}/{p['deployment']}"
+        deployment = qualified(p, "deployment")
         before = len(cluster.replicas(deployment))
         made, _ = cluster.scale(deployment, before + p["pods"])
         try:

@@ -76,16 +76,17 @@ def events(docs: list[dict[str, Any]], cluster: ClusterSpec, topology: TopologyS
            pods: list[PodSpec], templates: dict[str, PodSpec], services: list[Service],
            policies: list[NetworkPolicy],
            objects_of: dict[int, list[Service | NetworkPolicy]],
-           allocated: list[Service], checks: Checks) -> list[EventSpec]:
-    """Each event checked against the cluster as the events before it leave it."""
+           allocated: list[Service], checks: Checks) -> tuple[list[EventSpec], set[str]]:
+    """Each event checked against the cluster as the events before it leave it; and the
+    pods the events make."""
     nodes = [n.name for n in cluster.nodes]
     topology_cls = registry.topologies().get(topology.name)
     if topology_cls is None:
-        return []  # reported with the topology
+        return [], set()  # reported with the topology
     links = {name: topology.link if name in nodes else topology.wan or LinkParams()
              for name in topology_cls.link_names(nodes)}
     keys = {p.key for p in pods}
-    world = World(checks, nodes, links, keys, set(keys), templates,
+    world = World(checks, nodes, links, set(keys), set(keys), templates,
                   {("Service", s.key) for s in services} |
                   {("NetworkPolicy", p.key) for p in policies},
                   objects_of, iter(allocated))
@@ -101,4 +102,4 @@ def events(docs: list[dict[str, Any]], cluster: ClusterSpec, topology: TopologyS
         event = kind.check(doc, where, i, world)
         if event is not None:
             out.append(event)
-    return out
+    return out, world.used - keys

@@ -10,7 +10,7 @@ from typing import Any
 
 from kemu import registry
 from kemu.scenario.model import ClusterSpec, ExternalSpec, MeasurementEnd, MeasurementSpec
-from kemu.scenario.objects import PodSpec, Service, matches
+from kemu.scenario.objects import PodSpec, Service, matches, qualified
 from kemu.scenario.problems import Checks
 
 COMMON = ("name", "type", "from", "to", "background")  # keys every measurement takes
@@ -27,10 +27,13 @@ class Scope:
 
 def measurements(docs: list[dict[str, Any]], pods: list[PodSpec], services: list[Service],
                  deployments: list[str], cluster: ClusterSpec | None,
-                 external: ExternalSpec | None, checks: Checks) -> list[MeasurementSpec]:
+                 external: ExternalSpec | None, checks: Checks,
+                 later: set[str] | None = None) -> list[MeasurementSpec]:
+    """Each measurement checked; its ends may name the pods at the start or those events
+    make (`later`): whether such a pod exists yet is known when the measurement starts."""
     kinds = registry.measurements()
     ends = _Ends(pods, services, [n.name for n in cluster.nodes] if cluster else [],
-                 [h.name for h in external.hosts] if external else [], checks)
+                 [h.name for h in external.hosts] if external else [], checks, later)
     out = []
     names: set[str] = set()
     for i, doc in enumerate(docs):
@@ -89,9 +92,10 @@ class _Ends:
     """Resolves a measurement's `from` or `to` to a MeasurementEnd, or reports why not."""
 
     def __init__(self, pods: list[PodSpec], services: list[Service], nodes: list[str],
-                 hosts: list[str], checks: Checks):
+                 hosts: list[str], checks: Checks, later: set[str] | None = None):
         self.pods, self.services, self.nodes, self.hosts = pods, services, nodes, hosts
         self.checks = checks
+        self.later = later or set()  # pods that events create (a scaled Deployment's, …)
 
     def resolve(self, doc: dict[str, Any], where: str,
                 allowed: tuple[str, ...]) -> MeasurementEnd | None:
@@ -124,15 +128,21 @@ class _Ends:
                                                    f"(nodes: {', '.join(self.nodes)})")
                 return None
             return MeasurementEnd(node=doc["node"])
+        if "pod" in doc:
+            key = qualified(doc, "pod")
+            namespace, name = key.split("/", 1)
+            first = sorted(p.name for p in self.pods if p.namespace == namespace)
+            made = sorted(k.split("/", 1)[1] for k in self.later
+                          if k.startswith(f"{namespace}/"))
+            if name not in first + made:
+                listed = ", ".join(first) or "none"
+                listed += f"; made by events: {', '.join(made)}" if made else ""
+                self.checks.error(f"{where}.pod", f"no pod named {name!r} in namespace "
+                                                  f"{namespace!r} (pods: {listed})")
+                return None
+            return MeasurementEnd(pod=key)
         in_namespace = sorted((p for p in self.pods if p.namespace == namespace),
                               key=lambda p: p.name)
-        if "pod" in doc:
-            if not any(p.name == doc["pod"] for p in in_namespace):
-                names = ", ".join(p.name for p in in_namespace) or "none"
-                self.checks.error(f"{where}.pod", f"no pod named {doc['pod']!r} in namespace "
-                                                  f"{namespace!r} (pods: {names})")
-                return None
-            return MeasurementEnd(pod=f"{namespace}/{doc['pod']}")
         chosen = [p for p in in_namespace if matches(doc["selector"], p.labels)]
         index = doc.get("index", 0)
         if index >= len(chosen):

@@ -24,7 +24,7 @@ from kemu.errors import KemuError, Problem, ScenarioError
 from kemu.scenario import check_cluster, check_events, check_measurements, check_workloads
 from kemu.scenario.addressing import allocate, allocate_vips
 from kemu.scenario.images import image_map
-from kemu.scenario.model import Run, Scenario
+from kemu.scenario.model import EventSpec, Run, Scenario
 from kemu.scenario.objects import Namespace, Service
 from kemu.scenario.problems import Checks
 from kemu.scenario.scheduler import SchedulingError, schedule
@@ -180,14 +180,15 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
         check_cluster.capacity(cluster, placement, checks)
     later = services[len(services) - len(applied):]
     services = services[:len(services) - len(applied)]
+    events: list[EventSpec] = []
+    made: set[str] = set()  # pods the events make
+    if cluster and topology:
+        events, made = check_events.events(doc.get("events") or [], cluster, topology,
+                                           objects.pods, objects.templates, services,
+                                           objects.policies, applied_objects, later, checks)
     measurements = check_measurements.measurements(doc.get("measurements") or [], objects.pods,
                                                    services + later, list(objects.templates),
-                                                   cluster, external, checks)
-    events = []
-    if cluster and topology:
-        events = check_events.events(doc.get("events") or [], cluster, topology, objects.pods,
-                                     objects.templates, services, objects.policies,
-                                     applied_objects, later, checks)
+                                                   cluster, external, checks, made)
     checks.raise_problems()
     assert cluster and topology
     meta = doc["metadata"]

@@ -4,6 +4,7 @@ was built). Field names follow the Kubernetes API, in Python spelling."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,13 @@ class NetworkPolicy:
 class Namespace:
     name: str
     labels: dict[str, str] = field(default_factory=dict)
+
+
+def qualified(doc: dict[str, Any], field: str) -> str:
+    """The namespace/name of the object `doc[field]` names, written as kubectl users write it:
+    `namespace/name`, or `name` in `doc`'s `namespace` (default: default)."""
+    name = str(doc.get(field) or "")
+    return name if "/" in name else f"{doc.get('namespace') or 'default'}/{name}"
 
 
 def replicas_of(template: PodSpec, pods: set[str]) -> list[str]:

@@ -254,3 +254,24 @@ def problems_of_runs(doc):
     with pytest.raises(ScenarioError) as err:
         parse_runs(doc, "s.yaml")
     return [str(p) for p in err.value.problems]
+
+
+def test_objects_are_named_as_kubectl_users_name_them():
+    doc = scenario()
+    doc["workloads"][0]["metadata"]["namespace"] = "shop"
+    doc["measurements"] = [{"name": "rtt", "type": "ping", "from": {"pod": "shop/web-0"},
+                            "to": {"pod": "web-1", "namespace": "shop"}}]
+    doc["events"] = [{"at": 1, "action": "scale", "deployment": "shop/web", "replicas": 3}]
+    s = parse_scenario(doc)
+    assert (s.measurements[0].source.pod, s.measurements[0].target.pod) == \
+        ("shop/web-0", "shop/web-1")
+    assert s.events[0].target == "shop/web"
+
+
+def test_a_measurement_may_name_a_pod_an_event_makes():
+    doc = scenario(events=[{"at": 1, "action": "scale", "deployment": "web", "replicas": 3}])
+    doc["measurements"][0]["to"] = {"pod": "web-2"}
+    assert parse_scenario(doc).measurements[0].target.pod == "default/web-2"
+    doc["measurements"][0]["to"] = {"pod": "web-3"}
+    assert problems(doc) == ["s.yaml: measurements[0].to.pod: no pod named 'web-3' in "
+                             "namespace 'default' (pods: web-0, web-1; made by events: web-2)"]
