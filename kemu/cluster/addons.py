@@ -4,6 +4,7 @@ certificates beside it); both pick up a file when it changes."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from kemu.files import write_atomic
@@ -33,11 +34,11 @@ def dns_records(scenario: Scenario, state: RunState) -> DNSRecords:
 
 
 def ingress_controller(scenario: Scenario, state: RunState) -> IngressController:
-    """The controller, with its certificates made and a first configuration without endpoints
-    (nginx starts on it, before the Services are programmed)."""
+    """The controller, with a first configuration without endpoints (nginx starts on it,
+    before the Services are programmed)."""
     directory = state.dir / "ingress"
-    certs = write_certificates(list(scenario.ingresses), list(scenario.secrets),
-                               directory / "certs")
+    certify = partial(write_certificates, directory=directory / "certs")
     sink = FileSink(directory / "nginx.conf")
-    sink(render(list(scenario.ingresses), list(scenario.services), {}, directory, certs))
-    return IngressController(list(scenario.ingresses), directory, certs, sink)
+    sink(render(list(scenario.ingresses), list(scenario.services), {}, directory,
+                certify(list(scenario.ingresses), list(scenario.secrets))))
+    return IngressController(directory, certify, sink)

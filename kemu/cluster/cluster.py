@@ -25,6 +25,7 @@ from typing import Any
 
 from kemu.clock import patience
 from kemu.cluster import addons, kube_proxy
+from kemu.cluster.describe import describe
 from kemu.cluster.kubelet import Kubelet, Pod
 from kemu.cluster.network import Network
 from kemu.cluster.readiness import wait_ready
@@ -37,6 +38,7 @@ from kemu.k8s.kube_proxy.iptables import JUMPS as PROXY_JUMPS
 from kemu.k8s.network_policy import JUMPS as POLICY_JUMPS
 from kemu.k8s.network_policy import PolicyAgent
 from kemu.k8s.resolv_conf import resolv_conf
+from kemu.k8s.store import KINDS as STORE_KINDS
 from kemu.k8s.store import Store
 from kemu.kernel import doctor
 from kemu.kernel.exec import Netns
@@ -45,9 +47,11 @@ from kemu.kernel.node import ExternalHost, K8sNode
 from kemu.kernel.records import RunState
 from kemu.scenario.model import MeasurementEnd, Scenario
 from kemu.scenario.objects import (
-    NetworkPolicy,
+    Deployment,
+    Namespace,
     PodSpec,
     Service,
+    key_of,
     owner_template,
     replacement,
     replicas_of,
@@ -73,8 +77,10 @@ class Cluster:
     def __init__(self, scenario: Scenario, state: RunState, log: Log = lambda message: None):
         self.scenario, self.state, self.log = scenario, state, log
         spec = scenario.cluster
-        self.store = Store([n.name for n in spec.nodes], scenario.services, scenario.policies,
-                           scenario.namespaces)
+        self.store = Store([n.name for n in spec.nodes],
+                           [*scenario.services, *scenario.policies, *scenario.namespaces,
+                            *scenario.ingresses, *scenario.secrets])
+        self.templates = dict(scenario.templates)  # Deployment key → its pods' template
         self.underlay = Underlay(scenario, state, log)
         self.network = Network(spec, state)
         self.edge = Edge(scenario.external, state, log) if scenario.external else None
@@ -223,13 +229,13 @@ class Cluster:
 
     def replicas(self, deployment: str) -> list[str]:
         """The keys of a Deployment's pods now."""
-        return replicas_of(self.scenario.templates[deployment], set(self.pods))
+        return replicas_of(self.templates[deployment], set(self.pods))
 
     def delete_pod(self, key: str) -> str:
         """kubectl delete pod: the pod goes (containers, CNI DEL, sandbox); if a Deployment
         owns it, its replacement starts under a new name, which is returned."""
         pod = self.pods[key]
-        template = owner_template(self.scenario.templates, key)
+        template = owner_template(self.templates, key)
         new = replacement(template, set(self.pods), self.pods_used) if template else ""
         self._remove_pod(pod)
         if template:
@@ -238,7 +244,7 @@ class Cluster:
 
     def scale(self, deployment: str, replicas: int) -> tuple[list[str], list[str]]:
         """kubectl scale: the Deployment's pods made or deleted; returns (made, deleted)."""
-        template = self.scenario.templates[deployment]
+        template = self.templates[deployment]
         add, remove = scale(template, set(self.pods), replicas, self.pods_used)
         for key in remove:
             self._remove_pod(self.pods[key])
@@ -251,19 +257,47 @@ class Cluster:
         with self.store.lock:
             self.kubelets[pod.node.name].crash_pod(pod)
 
-    # -- Services and policies: kubectl apply and delete -------------------------------------
+    # -- kubectl apply and delete, of every kind ----------------------------------------------
 
-    def apply(self, objects: tuple[Service | NetworkPolicy, ...]) -> None:
-        """kubectl apply of new Services and NetworkPolicies: the controllers take them up."""
+    def apply(self, objects: tuple[Any, ...]) -> None:
+        """kubectl apply: each object created, or replaced (a Deployment scaled to its
+        replicas). Objects in a namespace the cluster has not seen make it, as the scenario's
+        own do."""
         for obj in objects:
-            self.store.apply(obj)
+            namespace = getattr(obj, "namespace", "")
+            if namespace and namespace not in self.store.namespaces():
+                self.store.apply(Namespace(namespace,
+                                           {"kubernetes.io/metadata.name": namespace}))
+            if isinstance(obj, PodSpec):
+                self._create_pods([obj])
+            elif isinstance(obj, Deployment):
+                self.templates[obj.key] = obj.template
+                self.scale(obj.key, obj.replicas)
+            else:
+                self.store.apply(obj)
         if self.edge and any(isinstance(o, Service) for o in objects):
             self.edge.configure(self.services, self.nodes)
 
     def delete(self, kind: str, key: str) -> None:
-        """kubectl delete service|networkpolicy."""
-        self.store.delete(kind, key)
-        if self.edge and kind == "Service":
+        """kubectl delete: a Pod (its Deployment replaces it), a Deployment (with its pods),
+        a Namespace (with everything in it), or an object of the store's kinds."""
+        if kind == "Pod":
+            self.delete_pod(key)
+        elif kind == "Deployment":
+            self.scale(key, 0)
+            del self.templates[key]
+        else:
+            if kind == "Namespace":
+                for deployment in [k for k in self.templates if k.startswith(f"{key}/")]:
+                    self.delete("Deployment", deployment)
+                for pod in [k for k in self.pods if k.startswith(f"{key}/")]:
+                    self._remove_pod(self.pods[pod])
+                for other in STORE_KINDS:
+                    for obj in self.store.objects(other):
+                        if getattr(obj, "namespace", "") == key:
+                            self.store.delete(other, key_of(obj))
+            self.store.delete(kind, key)
+        if self.edge and kind in ("Service", "Namespace"):
             self.edge.configure(self.services, self.nodes)
 
     # -- nodes and links: faults --------------------------------------------------------------
@@ -350,35 +384,8 @@ class Cluster:
         return self.nodes[node].run("iptables-save")
 
     def describe(self) -> dict[str, Any]:
-        """The cluster as built, for results.json."""
-        endpoints = self.store.endpoints()
-        return {
-            "cni": self.backend.name,
-            "kube_proxy_mode": self.proxy_mode or None,
-            "mtu": self.backend.mtu,
-            "encap_overhead": self.backend.encap_overhead,
-            "link_emulation": self.underlay.describe(),
-            "timings": {k: round(v, 3) for k, v in self.timings.items()},
-            "nodes": self.network.describe(),
-            "pods": [{"name": p.spec.name, "namespace": p.spec.namespace, "node": p.node.name,
-                      "ip": p.ip, "ready": p.ready, **_stand_ins(p.spec)}
-                     for p in self.pods.values()],
-            "services": [{"name": s.name, "namespace": s.namespace, "type": s.type,
-                          "clusterIP": s.cluster_ip or None,
-                          "ports": [{"name": p.name, "port": p.port, "protocol": p.protocol,
-                                     "targetPort": p.target_port,
-                                     **({"nodePort": p.node_port} if p.node_port else {}),
-                                     "endpoints": [f"{e.ip}:{e.port}" for e in
-                                                   endpoints.get((s.key, p.name), [])]}
-                                    for p in s.ports],
-                          **({"externalName": s.external_name} if s.external_name else {}),
-                          **({"loadBalancerIP": s.load_balancer_ip}
-                             if s.load_balancer_ip else {})}
-                         for s in self.services],
-            **({"load_balancer": self.load_balancer_state(),
-                "external_hosts": {n: h.IP() for n, h in self.externals.items()}}
-               if self.edge else {}),
-        }
+        """The cluster as built and as it is now, for results.json (describe.py)."""
+        return describe(self)
 
     # -- teardown -----------------------------------------------------------------------------
 
@@ -404,12 +411,6 @@ class Cluster:
         self.network.stop(attempt)
         self.underlay.stop(attempt)
         return errors
-
-
-def _stand_ins(spec: PodSpec) -> dict[str, list[str]]:
-    """The images of the pod that kemu runs stand-ins for (kemu/images/stand_in.py)."""
-    images = sorted({c.image for c in spec.containers if c.stand_in})
-    return {"stand_in_for": images} if images else {}
 
 
 class _Stopwatch:

@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kemu.events.base import Event, named
+from kemu.events.objects import gone_pod
 from kemu.scenario.model import EventSpec
-from kemu.scenario.objects import owner_template, qualified, replacement, scale
+from kemu.scenario.objects import qualified, scale
 
 if TYPE_CHECKING:
     from kemu.cluster.cluster import Cluster
@@ -27,12 +28,7 @@ class DeletePod(Event):
         if key not in world.pods:
             world.checks.error(f"{where}.pod", f"no pod {key} at that time")
             return None
-        template = owner_template(world.templates, key)
-        if template:  # its Deployment replaces it, under a new name
-            new = replacement(template, world.pods, world.used)
-            world.pods.add(new)
-            world.used.add(new)
-        world.pods.discard(key)
+        gone_pod(world, key)
         return EventSpec(float(doc["at"]), cls.action, key)
 
     @classmethod

@@ -17,13 +17,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from kemu.errors import KemuError
 from kemu.k8s.endpoints import all_endpoints
 from kemu.k8s.store import EndpointMap, PodStatus, Store
-from kemu.scenario.objects import Namespace, NetworkPolicy, Service
+from kemu.scenario.objects import Ingress, Namespace, NetworkPolicy, Secret, Service
 
 INTERVAL_S = 0.1
 
@@ -38,6 +38,8 @@ class View:
     namespaces: dict[str, Namespace]
     pods: list[PodStatus]
     endpoints: EndpointMap
+    ingresses: list[Ingress] = field(default_factory=list)
+    secrets: list[Secret] = field(default_factory=list)
 
 
 class Controller(Protocol):
@@ -97,7 +99,8 @@ class Controllers:
                 if p.ip]
         services = self.store.services()
         return View(services, self.store.policies(), self.store.namespaces(), pods,
-                    all_endpoints(services, pods))
+                    all_endpoints(services, pods), self.store.objects("Ingress"),
+                    self.store.objects("Secret"))
 
     def start(self) -> None:
         self.reconcile()

@@ -19,7 +19,10 @@ from pathlib import Path
 
 from kemu.k8s.controllers import View
 from kemu.k8s.endpoints import Endpoint
-from kemu.scenario.objects import Ingress, IngressBackend, Service
+from kemu.scenario.objects import Ingress, IngressBackend, Secret, Service
+
+# (Ingresses, Secrets) → certificate and key files per TLS host ("": the default server's)
+Certify = Callable[[list[Ingress], list[Secret]], dict[str, tuple[Path, Path]]]
 
 
 @dataclass(frozen=True)
@@ -115,12 +118,17 @@ def _server(host: str, locations: list[Location], fallback: str,
 
 
 class IngressController:
-    """The ingress controller's nginx configuration from the view, to `write`."""
+    """The ingress controller's nginx configuration from the view, to `write`; the TLS
+    certificates made again (`certify`) when the Ingresses or Secrets change."""
 
-    def __init__(self, ingresses: list[Ingress], workdir: Path,
-                 certs: dict[str, tuple[Path, Path]], write: Callable[[str], None]):
-        self.ingresses, self.workdir, self.certs, self.write = ingresses, workdir, certs, write
+    def __init__(self, workdir: Path, certify: Certify, write: Callable[[str], None]):
+        self.workdir, self.certify, self.write = workdir, certify, write
+        self.certified: tuple[list[Ingress], list[Secret]] | None = None
+        self.certs: dict[str, tuple[Path, Path]] = {}
 
     def sync(self, view: View) -> None:
-        self.write(render(self.ingresses, view.services, view.endpoints, self.workdir,
+        if self.certified != (view.ingresses, view.secrets):
+            self.certs = self.certify(view.ingresses, view.secrets)
+            self.certified = (view.ingresses, view.secrets)
+        self.write(render(view.ingresses, view.services, view.endpoints, self.workdir,
                           self.certs))

@@ -1,8 +1,8 @@
 """The cluster's live objects, as the API server holds them: pods (with where they run, their
-address and readiness), Services, NetworkPolicies, Namespaces, nodes' readiness and the
-endpoints derived from them. One lock, and a version every change bumps: controllers
-reconcile when it moved (as Kubernetes controllers do from their informers), whatever
-changed — a pod, a label, a policy, a node."""
+address and readiness), Services, NetworkPolicies, Namespaces, Ingresses, Secrets, nodes'
+readiness and the endpoints derived from them. One lock, and a version every change bumps:
+controllers reconcile when it moved (as Kubernetes controllers do from their informers),
+whatever changed — a pod, a label, a policy, a node."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kemu.scenario.objects import Namespace, NetworkPolicy, PodSpec, Service
+from kemu.scenario.objects import Namespace, NetworkPolicy, PodSpec, Service, key_of, kind_of
+
+KINDS = ("Service", "NetworkPolicy", "Namespace", "Ingress", "Secret")  # besides pods
 
 EndpointMap = dict[tuple[str, str], list[Any]]  # (service key, port name) → its Endpoints
 
@@ -37,14 +39,14 @@ class NodeStatus:
 
 
 class Store:
-    def __init__(self, nodes: Iterable[str], services: Iterable[Service] = (),
-                 policies: Iterable[NetworkPolicy] = (), namespaces: Iterable[Namespace] = ()):
+    def __init__(self, nodes: Iterable[str], objects: Iterable[Any] = ()):
+        """`objects`: the Services, NetworkPolicies, Namespaces, Ingresses and Secrets."""
         self.lock = threading.RLock()  # one change, or one reconcile, at a time
         self.version = 0
         self._pods: dict[str, PodStatus] = {}
-        self._services = {s.key: s for s in services}
-        self._policies = {p.key: p for p in policies}
-        self._namespaces = {ns.name: ns for ns in namespaces}
+        self._objects: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+        for obj in objects:
+            self._objects[kind_of(obj)][key_of(obj)] = obj
         self._nodes = {name: NodeStatus(name) for name in nodes}
         self._endpoints: EndpointMap = {}
 
@@ -61,17 +63,18 @@ class Store:
         with self.lock:
             return list(self._pods.values())
 
-    def services(self) -> list[Service]:
+    def objects(self, kind: str) -> list[Any]:
         with self.lock:
-            return list(self._services.values())
+            return list(self._objects[kind].values())
+
+    def services(self) -> list[Service]:
+        return self.objects("Service")
 
     def policies(self) -> list[NetworkPolicy]:
-        with self.lock:
-            return list(self._policies.values())
+        return self.objects("NetworkPolicy")
 
     def namespaces(self) -> dict[str, Namespace]:
-        with self.lock:
-            return dict(self._namespaces)
+        return {ns.name: ns for ns in self.objects("Namespace")}
 
     def node(self, name: str) -> NodeStatus:
         with self.lock:
@@ -112,19 +115,17 @@ class Store:
             if self._pods.pop(key, None) is not None:
                 self._bump()
 
-    def apply(self, obj: Service | NetworkPolicy) -> None:
+    def apply(self, obj: Any) -> None:
+        """kubectl apply of a Service, NetworkPolicy, Namespace, Ingress or Secret: created,
+        or replaced."""
         with self.lock:
-            if isinstance(obj, Service):
-                self._services[obj.key] = obj
-            else:
-                self._policies[obj.key] = obj
+            self._objects[kind_of(obj)][key_of(obj)] = obj
             self._bump()
 
     def delete(self, kind: str, key: str) -> None:
-        """kubectl delete of a Service or NetworkPolicy."""
+        """kubectl delete of one of those."""
         with self.lock:
-            table: dict[str, Any] = self._services if kind == "Service" else self._policies
-            if table.pop(key, None) is not None:
+            if self._objects[kind].pop(key, None) is not None:
                 self._bump()
 
     def set_node(self, name: str, **changes: Any) -> None:

@@ -121,3 +121,23 @@ def _first_hosts(cidr: ipaddress.IPv4Network, n: int) -> Iterator[ipaddress.IPv4
         if i >= n:
             return
         yield ip
+
+
+def keep_addresses(new: Service, old: Service) -> tuple[Service, list[str]]:
+    """`new` as an update of `old` (kubectl apply to a Service that exists): it keeps its
+    ClusterIP (immutable), its node ports and health check node port where it asks for none,
+    and its load-balancer IP. Returns it and what the API server would refuse."""
+    problems = []
+    if new.cluster_ip not in ("", old.cluster_ip):
+        problems.append(f"spec.clusterIP: Invalid value: {new.cluster_ip!r}: field is "
+                        f"immutable")
+    if new.type != old.type:
+        problems.append(f"spec.type: changing a Service's type ({old.type} to {new.type}) is "
+                        f"not an update kemu makes yet")
+    kept = {(p.port, p.protocol): p.node_port for p in old.ports}
+    ports = tuple(replace(p, node_port=p.node_port or kept.get((p.port, p.protocol), 0))
+                  for p in new.ports)
+    return replace(new, cluster_ip=old.cluster_ip, ports=ports,
+                   health_check_node_port=new.health_check_node_port or
+                   old.health_check_node_port,
+                   load_balancer_ip=new.load_balancer_ip or old.load_balancer_ip), problems

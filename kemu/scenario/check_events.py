@@ -5,7 +5,7 @@ Service exists from then on. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,9 +13,11 @@ from typing import Any
 import yaml
 
 from kemu import registry
+from kemu.scenario.check_workloads import decide_programs
+from kemu.scenario.images import Program
 from kemu.scenario.manifests import parse_manifest
 from kemu.scenario.model import ClusterSpec, EventSpec, LinkParams, TopologySpec
-from kemu.scenario.objects import NetworkPolicy, PodSpec, Service
+from kemu.scenario.objects import Deployment, PodSpec, Service, key_of, kind_of
 from kemu.scenario.problems import Checks
 
 
@@ -29,18 +31,20 @@ class World:
     pods: set[str]  # the pods that exist
     used: set[str]  # every pod the run will have had, for new pods' names
     templates: dict[str, PodSpec]  # Deployment key → its pods' template
-    objects: set[tuple[str, str]]  # (kind, key) of the Services and NetworkPolicies
-    applied: dict[int, list[Service | NetworkPolicy]]  # apply events' objects, by index
-    allocated: Iterator[Service]  # the applied Services, with their addresses, in order
+    objects: set[tuple[str, str]]  # (kind, key) of the Services, NetworkPolicies, Namespaces,
+    #                                Ingresses and Secrets
+    applied: dict[int, list[Any]]  # apply events' objects, by event index
+    allocated: dict[tuple[int, str], Service]  # (event index, key) → with its addresses
     down: set[str] = field(default_factory=set)  # nodes down
+    ingress_controller: bool = False  # the cluster has one (its workloads have Ingresses)
 
 
-def applied(docs: list[dict[str, Any]],
-            checks: Checks) -> tuple[list[Service], dict[int, list[Service | NetworkPolicy]]]:
-    """What `apply` events will create, parsed now (their Services need addresses now):
-    (the Services, every event's objects by index)."""
-    objects_of: dict[int, list[Service | NetworkPolicy]] = {}
-    services: list[Service] = []
+def applied(docs: list[dict[str, Any]], checks: Checks,
+            images: Mapping[str, Program] | None = None) -> dict[int, list[Any]]:
+    """What `apply` events will create or change, parsed now, by event index: Namespaces,
+    Secrets, Services, NetworkPolicies, Ingresses, Pods, Deployments (their pods' programs
+    decided as the scenario's are)."""
+    objects_of: dict[int, list[Any]] = {}
     for i, doc in enumerate(docs):
         if doc["action"] != "apply":
             continue
@@ -58,25 +62,28 @@ def applied(docs: list[dict[str, Any]],
                 continue
         else:
             sources = [(doc["manifest"], checks.file, f"{where}.manifest")]
-        objects: list[Service | NetworkPolicy] = []
+        objects: list[Any] = []
         for manifest, file, place in sources:
             parsed = parse_manifest(manifest, file, place)
+            decide_programs(parsed, images or {}, file, place)
             checks.problems += parsed.problems
-            if parsed.pods or parsed.namespaces or parsed.ingresses or parsed.secrets:
-                checks.error(place, "events apply Services and NetworkPolicies only")
-            objects += [*parsed.services, *parsed.policies]
-            services += parsed.services
-            for key in [o.key for o in objects]:
-                checks.places[key] = (file, place)
+            checks.warnings += parsed.warnings
+            made = [*parsed.namespaces, *parsed.secrets, *parsed.services, *parsed.policies,
+                    *parsed.ingresses, *(p for p in parsed.pods if not p.owner),
+                    *(Deployment(t, sum(p.owner == t.owner and p.namespace == t.namespace
+                                        for p in parsed.pods))
+                      for t in parsed.templates.values())]
+            for obj in made:
+                checks.places[key_of(obj)] = (file, place)
+            objects += made
         objects_of[i] = objects
-    return services, objects_of
+    return objects_of
 
 
 def events(docs: list[dict[str, Any]], cluster: ClusterSpec, topology: TopologySpec,
-           pods: list[PodSpec], templates: dict[str, PodSpec], services: list[Service],
-           policies: list[NetworkPolicy],
-           objects_of: dict[int, list[Service | NetworkPolicy]],
-           allocated: list[Service], checks: Checks) -> tuple[list[EventSpec], set[str]]:
+           pods: list[PodSpec], templates: dict[str, PodSpec], objects: list[Any],
+           objects_of: dict[int, list[Any]], allocated: dict[tuple[int, str], Service],
+           checks: Checks) -> tuple[list[EventSpec], set[str]]:
     """Each event checked against the cluster as the events before it leave it; and the
     pods the events make."""
     nodes = [n.name for n in cluster.nodes]
@@ -86,10 +93,9 @@ def events(docs: list[dict[str, Any]], cluster: ClusterSpec, topology: TopologyS
     links = {name: topology.link if name in nodes else topology.wan or LinkParams()
              for name in topology_cls.link_names(nodes)}
     keys = {p.key for p in pods}
-    world = World(checks, nodes, links, set(keys), set(keys), templates,
-                  {("Service", s.key) for s in services} |
-                  {("NetworkPolicy", p.key) for p in policies},
-                  objects_of, iter(allocated))
+    world = World(checks, nodes, links, set(keys), set(keys), dict(templates),
+                  {(kind_of(o), key_of(o)) for o in objects}, objects_of, allocated,
+                  ingress_controller=any(kind_of(o) == "Ingress" for o in objects))
     kinds = registry.events()
     out: list[EventSpec] = []
     for i in sorted(range(len(docs)), key=lambda k: docs[k]["at"]):

@@ -50,7 +50,7 @@ def workloads(docs: list[Any], checks: Checks, room: tuple[int, str] | None = No
         for manifest, file, place in sources:
             left = (room[0] - len(out.pods), room[1]) if room else None
             parsed = parse_manifest(manifest, file, place, left)
-            _decide_programs(parsed, images or {}, file, place)
+            decide_programs(parsed, images or {}, file, place)
             checks.problems += parsed.problems
             checks.warnings += parsed.warnings
             parsed.problems, parsed.warnings = [], []
@@ -67,8 +67,9 @@ def workloads(docs: list[Any], checks: Checks, room: tuple[int, str] | None = No
     return out
 
 
-def _decide_programs(parsed: Parsed, images: Mapping[str, Program], file: str,
-                     place: str) -> None:
+def decide_programs(parsed: Parsed, images: Mapping[str, Program], file: str,
+                    place: str) -> None:
+    """Each container's program decided (images.py); a warning where a stand-in runs."""
     parsed.pods = [resolve(p, images) for p in parsed.pods]
     parsed.templates = {key: resolve(t, images) for key, t in parsed.templates.items()}
     for spec in [*parsed.templates.values(), *(p for p in parsed.pods if not p.owner)]:

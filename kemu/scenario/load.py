@@ -22,9 +22,9 @@ import yaml
 
 from kemu.errors import KemuError, Problem, ScenarioError
 from kemu.scenario import check_cluster, check_events, check_measurements, check_workloads
-from kemu.scenario.addressing import allocate, allocate_vips
+from kemu.scenario.addressing import allocate, allocate_vips, keep_addresses
 from kemu.scenario.images import image_map
-from kemu.scenario.model import EventSpec, Run, Scenario
+from kemu.scenario.model import ClusterSpec, EventSpec, ExternalSpec, Run, Scenario
 from kemu.scenario.objects import Namespace, Service
 from kemu.scenario.problems import Checks
 from kemu.scenario.scheduler import SchedulingError, schedule
@@ -122,6 +122,44 @@ def parse_scenario(doc: Any, file: str = "<scenario>") -> Scenario:
     return _check_meaning(doc, file)
 
 
+def _addresses(services: list[Service], applied: list[tuple[int, Service]],
+               cluster: ClusterSpec, external: ExternalSpec | None,
+               checks: Checks) -> tuple[list[Service], dict[tuple[int, str], Service]]:
+    """Every Service's addresses, as the API server and the cloud's controller give them: the
+    scenario's first, then those events apply, in time order — a new one allocated its own,
+    an update keeping those of the Service it replaces. Returns the scenario's Services and
+    the applied ones by (event index, key)."""
+    seen = {s.key for s in services}
+    new = []
+    for i, svc in applied:
+        if svc.key not in seen:
+            new.append((i, svc))
+        seen.add(svc.key)
+    everything, clashes = allocate(services + [s for _, s in new], cluster.service_cidr)
+    if external:
+        taken = {external.checker_ip, *external.host_addresses().values()}
+        everything, more = allocate_vips(everything, external.load_balancer.pool, taken)
+        clashes += more
+    elif any(s.type == "LoadBalancer" for s in everything):
+        checks.warn("external.loadBalancer", "the scenario has LoadBalancer services but no "
+                                             "external load balancer: only their ClusterIPs "
+                                             "and NodePorts work")
+    for key, what in clashes:
+        checks.error_at(key, what)
+    first = everything[:len(services)]
+    made = {(i, svc.key): svc for (i, _), svc in zip(new, everything[len(services):],
+                                                      strict=True)}
+    latest = {s.key: s for s in first}
+    allocated = {}
+    for i, svc in applied:
+        if (i, svc.key) not in made:
+            svc, problems = keep_addresses(svc, latest[svc.key])
+            for what in problems:
+                checks.error_at(svc.key, what)
+        latest[svc.key] = allocated[(i, svc.key)] = made.get((i, svc.key), svc)
+    return first, allocated
+
+
 def _check_schema(doc: Any, file: str) -> None:
     validator = jsonschema.Draft202012Validator(load_schema())
     errors = sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
@@ -156,21 +194,15 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
     dns = check_cluster.dns(doc["cluster"].get("dns") or {}, cluster, checks)
     check_workloads.add_ons(objects, dns, bool(doc.get("external")), checks)
     external = check_cluster.external(doc.get("external"), cluster, topology, checks)
-    applied, applied_objects = check_events.applied(doc.get("events") or [], checks)
+    event_docs = doc.get("events") or []
+    applied = check_events.applied(event_docs, checks, images)
+    in_time = sorted(applied, key=lambda i: event_docs[i]["at"])
     services: list[Service] = []
+    allocated: dict[tuple[int, str], Service] = {}  # the Services events apply
     if cluster:
-        # Services applied by events later get their addresses now, after the others'.
-        services, clashes = allocate(objects.services + applied, cluster.service_cidr)
-        if external:
-            taken = {external.checker_ip, *external.host_addresses().values()}
-            services, more = allocate_vips(services, external.load_balancer.pool, taken)
-            clashes += more
-        elif any(s.type == "LoadBalancer" for s in services):
-            checks.warn("external.loadBalancer", "the scenario has LoadBalancer services but "
-                                                 "no external load balancer: only their "
-                                                 "ClusterIPs and NodePorts work")
-        for key, what in clashes:
-            checks.error_at(key, what)
+        services, allocated = _addresses(objects.services, [
+            (i, obj) for i in in_time for obj in applied[i] if isinstance(obj, Service)],
+            cluster, external, checks)
     placement: dict[str, str] = {}
     if cluster:
         try:
@@ -178,24 +210,24 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
         except SchedulingError as e:
             checks.error("workloads", str(e))
         check_cluster.capacity(cluster, placement, checks)
-    later = services[len(services) - len(applied):]
-    services = services[:len(services) - len(applied)]
+    declared = {ns.name: ns for ns in objects.namespaces}
+    used = {p.namespace for p in objects.pods} | {s.namespace for s in services} | {"default"}
+    namespaces = [declared.get(n) or Namespace(n, {"kubernetes.io/metadata.name": n})
+                  for n in sorted(used | set(declared))]
     events: list[EventSpec] = []
     made: set[str] = set()  # pods the events make
     if cluster and topology:
-        events, made = check_events.events(doc.get("events") or [], cluster, topology,
-                                           objects.pods, objects.templates, services,
-                                           objects.policies, applied_objects, later, checks)
+        events, made = check_events.events(
+            event_docs, cluster, topology, objects.pods, objects.templates,
+            [*services, *objects.policies, *namespaces, *objects.ingresses, *objects.secrets],
+            applied, allocated, checks)
+    later = list({s.key: s for s in allocated.values()}.values())
     measurements = check_measurements.measurements(doc.get("measurements") or [], objects.pods,
                                                    services + later, list(objects.templates),
                                                    cluster, external, checks, made)
     checks.raise_problems()
     assert cluster and topology
     meta = doc["metadata"]
-    declared = {ns.name: ns for ns in objects.namespaces}
-    used = {p.namespace for p in objects.pods} | {s.namespace for s in services} | {"default"}
-    namespaces = [declared.get(n) or Namespace(n, {"kubernetes.io/metadata.name": n})
-                  for n in sorted(used | set(declared))]
     return Scenario(name=meta["name"], description=meta.get("description", ""), path=file,
                     cluster=cluster, topology=topology, pods=tuple(objects.pods),
                     placement=placement, measurements=tuple(measurements),

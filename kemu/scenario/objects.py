@@ -175,6 +175,32 @@ class Namespace:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Deployment:
+    """A Deployment as an event applies it: its pods' template and how many to run."""
+
+    template: PodSpec  # named as the Deployment
+    replicas: int
+
+    @property
+    def namespace(self) -> str:
+        return self.template.namespace
+
+    @property
+    def key(self) -> str:
+        return self.template.key
+
+
+def kind_of(obj: Any) -> str:
+    """The Kubernetes kind of one of these objects."""
+    return {PodSpec: "Pod", Namespace: "Namespace"}.get(type(obj), type(obj).__name__)
+
+
+def key_of(obj: Any) -> str:
+    """namespace/name (a Namespace: its name)."""
+    return obj.name if isinstance(obj, Namespace) else str(obj.key)
+
+
 def qualified(doc: dict[str, Any], field: str) -> str:
     """The namespace/name of the object `doc[field]` names, written as kubectl users write it:
     `namespace/name`, or `name` in `doc`'s `namespace` (default: default)."""

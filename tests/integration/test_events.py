@@ -93,6 +93,17 @@ def test_background_load_runs_alongside():
     assert load["summary"]["throughput_mbps"] > 100 and rtt["summary"]["loss_pct"] == 0
 
 
+def in_shop(manifest):
+    return {**manifest, "metadata": {**manifest["metadata"], "namespace": "shop"}}
+
+
+# kubectl get -o yaml's shape: several kinds in one List.
+SHOP = {"apiVersion": "v1", "kind": "List", "items": [
+    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop",
+                                                          "labels": {"team": "shop"}}},
+    in_shop(deployment("api", 2)), in_shop(service("api", "api"))]}
+
+
 @pytest.fixture(scope="module")
 def cluster():
     doc = scenario_doc([deployment("web", 2), pod("client", node="node1", port=0,
@@ -106,7 +117,12 @@ def cluster():
                      {"at": 5, "action": "delete", "kind": "Service", "name": "web"},
                      {"at": 6, "action": "link-set", "link": "node2", "delay": "10ms"},
                      {"at": 7, "action": "link-set", "link": "node2", "delay": "0ms",
-                      "bw": "20mbit"}]
+                      "bw": "20mbit"},
+                     {"at": 8, "action": "apply", "manifest": SHOP},
+                     {"at": 9, "action": "apply", "manifest": in_shop(deployment("api", 3))},
+                     {"at": 10, "action": "delete", "kind": "Namespace", "name": "shop"},
+                     {"at": 11, "action": "apply", "manifest": pod("solo", node="node2")},
+                     {"at": 12, "action": "delete", "kind": "Pod", "name": "solo"}]
     with running_cluster(doc) as running:
         yield running
 
@@ -142,6 +158,28 @@ def test_objects_change_as_the_events_say(cluster):
     apply_event(cluster, event(cluster, 5))
     assert eventually(lambda: curl(cluster, f"http://{web}/") is None, timeout=3)
     assert "default/web" not in cluster.node_rules("node1").replace("default/late", "")
+
+
+def test_every_kind_is_applied_and_deleted(cluster):
+    """kubectl apply of a Namespace, a Deployment and a Service, then of the Deployment with
+    more replicas; kubectl delete of the Namespace takes everything in it; a Pod is applied
+    and deleted."""
+    apply_event(cluster, event(cluster, 8))
+    api = next(s for s in cluster.services if s.key == "shop/api").cluster_ip
+    assert cluster.store.namespaces()["shop"].labels == {
+        "team": "shop", "kubernetes.io/metadata.name": "shop"}  # the API server adds the second
+    assert eventually(lambda: {curl(cluster, f"http://{api}/") for _ in range(20)} ==
+                      {"api-0", "api-1"}, timeout=5)
+    assert apply_event(cluster, event(cluster, 9)) == {}
+    assert "shop/api-2" in cluster.pods
+    apply_event(cluster, event(cluster, 10))
+    assert not [k for k in cluster.pods if k.startswith("shop/")]
+    assert all(s.namespace != "shop" for s in cluster.services)
+    assert eventually(lambda: curl(cluster, f"http://{api}/") is None, timeout=3)
+    apply_event(cluster, event(cluster, 11))
+    assert cluster.pods["default/solo"].node.name == "node2"
+    apply_event(cluster, event(cluster, 12))
+    assert "default/solo" not in cluster.pods
 
 
 def rtt_ms(cluster, target):

@@ -85,16 +85,34 @@ def test_applied_services_get_addresses_after_the_others_and_can_be_deleted():
     assert spec.events[1].kind == "Service"
 
 
-def test_apply_takes_services_and_policies_only_and_not_twice():
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+def test_apply_creates_or_updates_every_kind():
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "new"},
            "spec": {"containers": [{"name": "c", "image": "kemu/sleep"}]}}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
+                  "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "api"}},
+                           "template": {"metadata": {"labels": {"app": "api"}},
+                                        "spec": {"containers": [{"name": "c",
+                                                                 "image": "kemu/sleep"}]}}}}
+    doc = with_events({"at": 1, "action": "apply", "manifest": pod},
+                      {"at": 1, "action": "apply", "manifest": SERVICE},
+                      {"at": 2, "action": "apply", "manifest": SERVICE},
+                      {"at": 3, "action": "apply", "manifest": deployment},
+                      {"at": 4, "action": "delete", "kind": "Deployment", "name": "api"},
+                      {"at": 5, "action": "delete", "kind": "Namespace", "name": "new"})
+    doc["measurements"][0]["to"] = {"pod": "api-1"}  # made by the event at 3 s
+    events = parse_scenario(doc).events
+    created, updated = events[1].objects[0], events[2].objects[0]
+    assert created.cluster_ip and updated.cluster_ip == created.cluster_ip  # an update keeps it
+    assert [str(e) for e in events[3:]] == ["apply Deployment default/api",
+                                            "delete Deployment api", "delete Namespace new"]
     found = dict(problems(with_events({"at": 1, "action": "apply", "manifest": pod},
-                                      {"at": 1, "action": "apply", "manifest": SERVICE},
-                                      {"at": 2, "action": "apply", "manifest": SERVICE},
-                                      {"at": 3, "action": "apply"})))
-    assert "Services and NetworkPolicies only" in found["events[0].manifest"]
-    assert "exists at that time" in found["events[2]"]
-    assert "one of `manifest`" in found["events[3]"]
+                                      {"at": 2, "action": "apply", "manifest": pod},
+                                      {"at": 3, "action": "apply"},
+                                      {"at": 4, "action": "delete", "kind": "Pod",
+                                       "name": "new/q"})))
+    assert "a pod's spec cannot change" in found["events[1]"]
+    assert "one of `manifest`" in found["events[2]"]
+    assert found["events[3].name"] == "no Pod new/q at that time"
 
 
 def test_a_background_measurement_needs_one_after_it():

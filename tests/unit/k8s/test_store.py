@@ -46,10 +46,9 @@ class Recorder:
 
 
 def test_controllers_render_again_on_any_change_and_only_then():
-    store = Store(["n1", "n2"], services=[Service("web", cluster_ip="10.96.0.5",
-                                                  selector={"app": "web"},
-                                                  ports=(ServicePort(80, 80),))],
-                  policies=[NetworkPolicy("deny", "default", {}, ("Ingress",))])
+    store = Store(["n1", "n2"], [Service("web", cluster_ip="10.96.0.5",
+                                         selector={"app": "web"}, ports=(ServicePort(80, 80),)),
+                                 NetworkPolicy("deny", "default", {}, ("Ingress",))])
     agent = Recorder()
     controllers = Controllers(store, 40.0, per_node=[agent])
     assert controllers.reconcile() and not controllers.reconcile()
@@ -60,9 +59,8 @@ def test_controllers_render_again_on_any_change_and_only_then():
 
 
 def test_a_node_that_stopped_answering_is_not_ready_after_the_grace_period():
-    store = Store(["n1"], services=[Service("web", cluster_ip="10.96.0.5",
-                                            selector={"app": "web"},
-                                            ports=(ServicePort(80, 80),))])
+    store = Store(["n1"], [Service("web", cluster_ip="10.96.0.5", selector={"app": "web"},
+                                   ports=(ServicePort(80, 80),))])
     store.create_pod(spec("web-0", app="web"), "n1")
     store.update_pod("default/web-0", ip="10.244.0.2", ready=True)
     controllers = Controllers(store, 0.0)

@@ -102,7 +102,9 @@ def test_event_lines_become_scenario_events(tmp_path):
     manifests.write_text("kind: Service\n---\nkind: NetworkPolicy\n")
     assert [e["manifest"]["kind"] for e in event_docs("apply", [str(manifests)])] == [
         "Service", "NetworkPolicy"]
-    for word, args in (("scale", ["web"]), ("link-set", ["node1"]), ("delete", ["pod", "a"]),
+    assert event_docs("delete", ["deploy", "shop/web"]) == [
+        {"action": "delete", "kind": "Deployment", "name": "web", "namespace": "shop"}]
+    for word, args in (("scale", ["web"]), ("link-set", ["node1"]), ("delete", ["cm", "a"]),
                        ("node-up", [])):
         with pytest.raises(ValueError, match=f"usage: {word} "):
             event_docs(word, args)
