@@ -19,6 +19,7 @@ from kemu.report import (
     benchmark_table,
     compare_table,
     doctor_table,
+    endpointslices_table,
     nodes_table,
     plugins_table,
     pods_table,
@@ -362,6 +363,8 @@ def status(as_json: bool) -> None:
         out.print(pods_table(lab.pods, f"{lab.name}: pods"))
         if lab.services:
             out.print(services_table(lab.services, f"{lab.name}: services"))
+        if lab.endpointslices:
+            out.print(endpointslices_table(lab.endpointslices, f"{lab.name}: endpointslices"))
 
 
 def _age(seconds: float) -> str:

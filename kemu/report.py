@@ -167,6 +167,27 @@ def pods_table(pods: list[dict[str, Any]], title: str = "pods") -> Table:
     return table
 
 
+def endpointslices_table(slices: list[dict[str, Any]], title: str = "endpointslices") -> Table:
+    """EndpointSlices: each endpoint with the conditions it is not plain ready in."""
+    table = Table(title=title)
+    for column in ("endpointslice", "service", "ports", "endpoints"):
+        table.add_column(column)
+    for s in slices:
+        prefix = "" if s["namespace"] == "default" else f"{s['namespace']}/"
+        ports = ", ".join(f"{p['port']}/{p['protocol']}" for p in s["ports"])
+        endpoints = ", ".join(_with_conditions(e) for e in s["endpoints"])
+        table.add_row(prefix + s["name"], prefix + s["service"], ports, endpoints)
+    return table
+
+
+def _with_conditions(endpoint: dict[str, Any]) -> str:
+    """"10.244.1.2", or "10.244.1.3 (serving, terminating)", "10.244.1.4 (not ready)"."""
+    if endpoint["ready"]:
+        return str(endpoint["ip"])
+    flags = [c for c in ("serving", "terminating") if endpoint[c]] or ["not ready"]
+    return f"{endpoint['ip']} ({', '.join(flags)})"
+
+
 def nodes_table(nodes: list[dict[str, Any]], title: str = "nodes") -> Table:
     table = Table(title=title)
     for column in ("node", "underlay ip", "pod subnet"):

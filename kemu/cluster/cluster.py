@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -29,7 +28,9 @@ from kemu.cluster.describe import describe
 from kemu.cluster.kubelet import Kubelet, Pod
 from kemu.cluster.network import Network
 from kemu.cluster.readiness import wait_ready
+from kemu.cluster.rollout import RollingUpdate
 from kemu.cluster.underlay import Underlay
+from kemu.cluster.workloads import Workloads
 from kemu.edge.edge import Edge
 from kemu.errors import CommandError, KemuError
 from kemu.k8s.controllers import Controllers
@@ -38,7 +39,6 @@ from kemu.k8s.kube_proxy.iptables import JUMPS as PROXY_JUMPS
 from kemu.k8s.network_policy import JUMPS as POLICY_JUMPS
 from kemu.k8s.network_policy import PolicyAgent
 from kemu.k8s.resolv_conf import resolv_conf
-from kemu.k8s.store import KINDS as STORE_KINDS
 from kemu.k8s.store import Store
 from kemu.kernel import doctor
 from kemu.kernel.exec import Netns
@@ -47,19 +47,11 @@ from kemu.kernel.node import ExternalHost, K8sNode
 from kemu.kernel.records import RunState
 from kemu.scenario.model import MeasurementEnd, Scenario
 from kemu.scenario.objects import (
-    Deployment,
-    Namespace,
-    PodSpec,
     Service,
-    key_of,
-    owner_template,
-    replacement,
-    replicas_of,
-    scale,
 )
-from kemu.scenario.scheduler import HostPorts, host_ports, place
 
 Log = Callable[[str], None]
+ZONE_LABEL = "topology.kubernetes.io/zone"
 PROBE_READY_TIMEOUT_S = 15.0  # how long a build waits for pods with readiness probes
 
 
@@ -73,14 +65,17 @@ class Place:
     port: int
 
 
-class Cluster:
+class Cluster(Workloads):
     def __init__(self, scenario: Scenario, state: RunState, log: Log = lambda message: None):
         self.scenario, self.state, self.log = scenario, state, log
         spec = scenario.cluster
         self.store = Store([n.name for n in spec.nodes],
                            [*scenario.services, *scenario.policies, *scenario.namespaces,
-                            *scenario.ingresses, *scenario.secrets])
+                            *scenario.ingresses, *scenario.secrets, *scenario.slices])
         self.templates = dict(scenario.templates)  # Deployment key → its pods' template
+        self.rollouts = dict(scenario.rollouts)  # Deployment key → its strategy
+        self.zones = {n.name: n.labels.get(ZONE_LABEL, "") for n in spec.nodes}
+        self.updates: list[RollingUpdate] = []  # rollouts started
         self.underlay = Underlay(scenario, state, log)
         self.network = Network(spec, state)
         self.edge = Edge(scenario.external, state, log) if scenario.external else None
@@ -157,7 +152,9 @@ class Cluster:
         self.controllers = Controllers(
             self.store, self.scenario.cluster.node_grace_s, per_node,
             cluster_wide + ([ingress] if ingress else []),
-            [k.update_readiness for k in self.kubelets.values()])
+            [k.update_readiness for k in self.kubelets.values()],
+            self.zones,
+            self.scenario.cluster.timing.slice_batch_s)
         self.controllers.start()
         probed = [p.key for p in self.scenario.pods if any(c.readiness for c in p.containers)]
         for key in self.controllers.wait_ready(probed, patience(PROBE_READY_TIMEOUT_S)):
@@ -179,7 +176,9 @@ class Cluster:
             proxy_chains, policy_chains = ChainSet(node, PROXY_JUMPS), ChainSet(node, POLICY_JUMPS)
             proxy_chains.install()
             policy_chains.install()
-            self.proxies.append(kube_proxy.setup(node, cidr, proxy_chains))
+            self.proxies.append(kube_proxy.setup(node, cidr, proxy_chains,
+                                                 self.scenario.cluster.timing,
+                                                 self.zones.get(name, "")))
             agents += [self.proxies[-1], PolicyAgent(name, policy_chains)]
         return agents
 
@@ -191,114 +190,6 @@ class Cluster:
                 "this kernel has no IPVS (kemu doctor)"
             self.log(f"kube-proxy: ipvs mode asked for, but {reason}: using iptables mode")
         return "iptables"
-
-    # -- pods: as the ReplicaSet controller, the scheduler and the kubelets make them ----------
-
-    def _create_pods(self, specs: list[PodSpec], placement: dict[str, str] | None = None) -> None:
-        """Create the pods in the store (at once, as a ReplicaSet does), placed as given or
-        where the scheduler would put them now (not on a node that is down); their nodes'
-        kubelets start them, the nodes in parallel."""
-        if placement is None:
-            up = [n for n in self.scenario.cluster.nodes
-                  if self.store.node(n.name).unreachable_since is None]
-            load = {n.name: 0 for n in up}
-            taken: HostPorts = {n.name: [] for n in up}
-            for status in self.store.pods():
-                if status.node in load:
-                    load[status.node] += 1
-                    taken[status.node] += host_ports(status.spec)
-            placement = {spec.key: place(spec, up, load, self.scenario.cluster.max_pods, taken)
-                         for spec in specs}
-        per_node: dict[str, list[PodSpec]] = {}
-        for spec in specs:
-            self.pods_used.add(spec.key)  # taken, even if starting it fails
-            self.store.create_pod(spec, placement[spec.key])
-            per_node.setdefault(placement[spec.key], []).append(spec)
-
-        def start(name: str) -> None:
-            kubelet = self.kubelets[name]
-            for pod in [kubelet.run_pod(spec) for spec in per_node[name]]:
-                kubelet.wait_running(pod)
-
-        with ThreadPoolExecutor(max_workers=min(8, len(per_node) or 1)) as pool:
-            list(pool.map(start, per_node))
-
-    def _remove_pod(self, pod: Pod) -> None:
-        with self.store.lock:  # not while the control loop probes the kubelet's pods
-            self.kubelets[pod.node.name].kill_pod(pod)
-
-    def replicas(self, deployment: str) -> list[str]:
-        """The keys of a Deployment's pods now."""
-        return replicas_of(self.templates[deployment], set(self.pods))
-
-    def delete_pod(self, key: str) -> str:
-        """kubectl delete pod: the pod goes (containers, CNI DEL, sandbox); if a Deployment
-        owns it, its replacement starts under a new name, which is returned."""
-        pod = self.pods[key]
-        template = owner_template(self.templates, key)
-        new = replacement(template, set(self.pods), self.pods_used) if template else ""
-        self._remove_pod(pod)
-        if template:
-            self._create_pods([replace(template, name=new.split("/", 1)[1])])
-        return new
-
-    def scale(self, deployment: str, replicas: int) -> tuple[list[str], list[str]]:
-        """kubectl scale: the Deployment's pods made or deleted; returns (made, deleted)."""
-        template = self.templates[deployment]
-        add, remove = scale(template, set(self.pods), replicas, self.pods_used)
-        for key in remove:
-            self._remove_pod(self.pods[key])
-        self._create_pods([replace(template, name=key.split("/", 1)[1]) for key in add])
-        return add, remove
-
-    def crash_pod(self, key: str) -> None:
-        """The pod's containers die (the sandbox stays): the controllers notice."""
-        pod = self.pods[key]
-        with self.store.lock:
-            self.kubelets[pod.node.name].crash_pod(pod)
-
-    # -- kubectl apply and delete, of every kind ----------------------------------------------
-
-    def apply(self, objects: tuple[Any, ...]) -> None:
-        """kubectl apply: each object created, or replaced (a Deployment scaled to its
-        replicas). Objects in a namespace the cluster has not seen make it, as the scenario's
-        own do."""
-        for obj in objects:
-            namespace = getattr(obj, "namespace", "")
-            if namespace and namespace not in self.store.namespaces():
-                self.store.apply(Namespace(namespace,
-                                           {"kubernetes.io/metadata.name": namespace}))
-            if isinstance(obj, PodSpec):
-                self._create_pods([obj])
-            elif isinstance(obj, Deployment):
-                self.templates[obj.key] = obj.template
-                self.scale(obj.key, obj.replicas)
-            else:
-                self.store.apply(obj)
-        if self.edge and any(isinstance(o, Service) for o in objects):
-            self.edge.configure(self.services, self.nodes)
-
-    def delete(self, kind: str, key: str) -> None:
-        """kubectl delete: a Pod (its Deployment replaces it), a Deployment (with its pods),
-        a Namespace (with everything in it), or an object of the store's kinds."""
-        if kind == "Pod":
-            self.delete_pod(key)
-        elif kind == "Deployment":
-            self.scale(key, 0)
-            del self.templates[key]
-        else:
-            if kind == "Namespace":
-                for deployment in [k for k in self.templates if k.startswith(f"{key}/")]:
-                    self.delete("Deployment", deployment)
-                for pod in [k for k in self.pods if k.startswith(f"{key}/")]:
-                    self._remove_pod(self.pods[pod])
-                for other in STORE_KINDS:
-                    for obj in self.store.objects(other):
-                        if getattr(obj, "namespace", "") == key:
-                            self.store.delete(other, key_of(obj))
-            self.store.delete(kind, key)
-        if self.edge and kind in ("Service", "Namespace"):
-            self.edge.configure(self.services, self.nodes)
 
     # -- nodes and links: faults --------------------------------------------------------------
 
@@ -383,6 +274,15 @@ class Cluster:
         """The node's iptables, as `iptables-save` prints them (kube-proxy's and policies')."""
         return self.nodes[node].run("iptables-save")
 
+    def check(self) -> None:
+        """Raise what went wrong in the background: a reconcile, a pod's deletion."""
+        if self.controllers:
+            self.controllers.check()
+        failures = [f for kubelet in self.kubelets.values() for f in kubelet.failures]
+        failures += [u.error for u in self.updates if u.error]
+        if failures:
+            raise KemuError("; ".join(failures))
+
     def describe(self) -> dict[str, Any]:
         """The cluster as built and as it is now, for results.json (describe.py)."""
         return describe(self)
@@ -400,6 +300,8 @@ class Cluster:
             except (KemuError, CommandError, OSError) as e:
                 errors.append(f"{what}: {e}")
 
+        for update in self.updates:
+            update.stop()
         if self.controllers:
             self.controllers.stop()
         for proxy in self.proxies:

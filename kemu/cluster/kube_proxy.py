@@ -20,13 +20,16 @@ from kemu.k8s.kube_proxy import Handler, KubeProxy
 from kemu.kernel.exec import Netns, call_in, run
 from kemu.kernel.iptables import ChainSet
 from kemu.kernel.node import K8sNode
+from kemu.scenario.model import Timing
 
 
-def setup(node: K8sNode, cluster_cidr: str, chains: ChainSet) -> KubeProxy:
-    """A node's kube-proxy, writing to `chains` (installed), its kernel prepared."""
+def setup(node: K8sNode, cluster_cidr: str, chains: ChainSet, timing: Timing,
+          zone: str = "") -> KubeProxy:
+    """A node's kube-proxy (in `zone`), writing to `chains` (installed) when `timing` says,
+    its kernel prepared."""
     node.run("sysctl", "-qw", "net.ipv4.conf.all.route_localnet=1")
     return KubeProxy(node.name, node.IP(), cluster_cidr, chains, Conntrack(node.netns),
-                     HealthServers(node.netns))
+                     HealthServers(node.netns), timing.sync_s, timing.min_sync_s, zone)
 
 
 class Conntrack:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kemu.clock import patience
+from kemu.cluster.termination import Termination
 from kemu.errors import KemuError, NotReadyError, TimedOut
 from kemu.images.base import container_argv
 from kemu.k8s.store import Store
@@ -48,6 +49,7 @@ class Pod:
     cni_result: dict[str, Any] = field(default_factory=dict)
     containers: list[Process] = field(default_factory=list)
     ready: bool = False
+    terminating: bool = False  # being deleted: termination.py
     started_at: float = 0.0
     # container → [next probe time, successes in a row, failures in a row, ready (0/1)]
     probe_state: dict[str, list[float]] = field(default_factory=dict)
@@ -93,6 +95,8 @@ class Kubelet:
         self.store = store
         self.resolv_conf = resolv_conf  # pod → its resolv.conf (None: the host's)
         self.pods: dict[str, Pod] = {}  # the runtime's sandboxes, by pod key
+        self.terminations: dict[str, Termination] = {}  # pods being deleted, by key
+        self.failures: list[str] = []  # what went wrong in the background (a termination)
 
     def run_pod(self, spec: PodSpec) -> Pod:
         """Sandbox, network, containers — as RunPodSandbox + CreateContainer + StartContainer.
@@ -238,10 +242,32 @@ class Kubelet:
 
     # -- removal ------------------------------------------------------------------------------
 
+    def terminate(self, pod: Pod) -> None:
+        """Delete the pod gracefully (termination.py): terminating from now on, gone when
+        its containers have stopped."""
+        if pod.terminating:
+            return
+        pod.terminating = True
+        self.store.update_pod(pod.spec.key, terminating=True)
+        self.terminations[pod.spec.key] = Termination(self, pod).start()
+
+    def finish_termination(self, pod: Pod) -> None:
+        """Its containers have stopped: the sandbox goes, and the pod with it."""
+        try:
+            with self.store.lock:  # not while the control loop probes this kubelet's pods
+                self.kill_pod(pod)
+        except KemuError as e:
+            self.failures.append(f"deleting pod {pod.spec.key}: {e}")
+        self.terminations.pop(pod.spec.key, None)
+
     def remove_all(self) -> None:
-        """The whole node is going away (as when a VM is deleted): stop every container at
-        once and drop the sandboxes in one batch. No CNI DEL — the node's namespace, with
-        every veth and bridge in it, goes next; single pods are removed with kill_pod."""
+        """The whole node is going away (as when a VM is deleted): pods being deleted are
+        cut short, every container stopped at once and the sandboxes dropped in one batch.
+        No CNI DEL — the node's namespace, with every veth and bridge in it, goes next;
+        single pods are removed with kill_pod."""
+        for termination in list(self.terminations.values()):
+            termination.cut_short()
+            termination.thread.join(timeout=15)
         pods = list(self.pods.values())
         stop_all([c for pod in pods for c in pod.containers], grace=1.0)
         if pods:

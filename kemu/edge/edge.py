@@ -30,6 +30,7 @@ from kemu.edge.config import lb_config
 from kemu.edge.switch import EdgeSwitch, LBController
 from kemu.errors import NotReadyError
 from kemu.files import write_atomic
+from kemu.k8s.endpoints import ready
 from kemu.k8s.store import EndpointMap
 from kemu.kernel.node import UNDERLAY_INTF, ExternalHost, K8sNode
 from kemu.kernel.processes import Process, stop_all
@@ -129,7 +130,7 @@ class Edge:
             budget = max(budget, 1 + health["interval"] * (health["healthy_threshold"] + 1)
                          + health["timeout"] + 5)
             for port in svc.ports:
-                eps = endpoints.get((svc.key, port.name), [])
+                eps = ready(endpoints.get((svc.key, port.name), []))
                 local = svc.external_traffic_policy == "Local"
                 expected[(svc.load_balancer_ip, port.port)] = \
                     {e.node for e in eps} if local else (set(nodes) if eps else set())

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 KINDS = {"service": "Service", "svc": "Service", "networkpolicy": "NetworkPolicy",
          "netpol": "NetworkPolicy", "pod": "Pod", "po": "Pod", "deployment": "Deployment",
          "deploy": "Deployment", "namespace": "Namespace", "ns": "Namespace",
-         "secret": "Secret", "ingress": "Ingress", "ing": "Ingress"}
+         "secret": "Secret", "ingress": "Ingress", "ing": "Ingress",
+         "endpointslice": "EndpointSlice"}
 
 
 class Apply(Event):
@@ -100,7 +101,7 @@ class Delete(Event):
     keys = ("kind", "name", "namespace")
     args = "KIND NAME"
     help = "delete KIND NAME — kubectl delete (pod, deployment, service, networkpolicy, " \
-           "namespace, secret, ingress)"
+           "namespace, secret, ingress, endpointslice)"
 
     @classmethod
     def check(cls, doc: dict[str, Any], where: str, index: int,

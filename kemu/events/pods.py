@@ -1,5 +1,6 @@
-"""kubectl delete pod (its Deployment replaces it under a new name) and kubectl scale
-deployment, with the ReplicaSet controller's naming (kemu/scenario/objects.py: scale)."""
+"""kubectl delete pod (its Deployment replaces it under a new name), kubectl scale
+deployment and kubectl rollout restart, with the ReplicaSet controller's naming
+(kemu/scenario/objects.py: scale)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from kemu.events.base import Event, named
 from kemu.events.objects import gone_pod
 from kemu.scenario.model import EventSpec
-from kemu.scenario.objects import qualified, scale
+from kemu.scenario.objects import qualified, replicas_of, scale
 
 if TYPE_CHECKING:
     from kemu.cluster.cluster import Cluster
@@ -82,3 +83,38 @@ class Scale(Event):
     @staticmethod
     def describe(event: EventSpec) -> str:
         return f"{event.action} {event.target.removeprefix('default/')} to {event.replicas}"
+
+
+class RolloutRestart(Event):
+    action = "rollout"
+    keys = ("deployment", "namespace")
+    args = "DEPLOYMENT"
+    help = "rollout DEPLOYMENT — kubectl rollout restart: new pods replace the old ones, " \
+           "as the Deployment's strategy says"
+
+    @classmethod
+    def check(cls, doc: dict[str, Any], where: str, index: int,
+              world: World) -> EventSpec | None:
+        key = qualified(doc, "deployment")
+        if key not in world.templates:
+            known = ", ".join(sorted(world.templates)) or "none"
+            world.checks.error(f"{where}.deployment", f"no Deployment {key} (Deployments: "
+                                                      f"{known})")
+            return None
+        old = replicas_of(world.templates[key], world.pods)
+        new, _ = scale(world.templates[key], set(), len(old), world.used | world.pods)
+        world.pods = (world.pods - set(old)) | set(new)
+        world.used.update(new)
+        return EventSpec(float(doc["at"]), cls.action, key, pods=tuple(new))
+
+    @classmethod
+    def from_words(cls, args: list[str]) -> list[dict[str, Any]]:
+        if len(args) != 1:
+            raise cls.usage()
+        return [{"action": cls.action, **named("deployment", args[0].removeprefix(
+            "deployment/").removeprefix("deploy/"))}]
+
+    @staticmethod
+    def apply(cluster: Cluster, event: EventSpec) -> dict[str, Any]:
+        cluster.rollout(event.target, list(event.pods))
+        return {"new": list(event.pods)}

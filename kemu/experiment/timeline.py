@@ -91,8 +91,7 @@ class Timeline:
         run_measurement(self.cluster, spec, partial(self.results.add_sample, record),
                         self.procs)
         self.progress.measured(spec)
-        if self.cluster.controllers:
-            self.cluster.controllers.check()  # a reconcile that failed in the background
+        self.cluster.check()  # what failed in the background (a reconcile, a pod's deletion)
 
     def _events(self, zero: float, start: float, events: tuple[EventSpec, ...]) -> None:
         """`zero`: time 0 on the monotonic clock (waits); `start`: the same as wall-clock

@@ -21,9 +21,16 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from kemu.errors import KemuError
-from kemu.k8s.endpoints import all_endpoints
+from kemu.k8s.endpointslices import controller_slices, endpoint_map
 from kemu.k8s.store import EndpointMap, PodStatus, Store
-from kemu.scenario.objects import Ingress, Namespace, NetworkPolicy, Secret, Service
+from kemu.scenario.objects import (
+    EndpointSlice,
+    Ingress,
+    Namespace,
+    NetworkPolicy,
+    Secret,
+    Service,
+)
 
 INTERVAL_S = 0.1
 
@@ -37,9 +44,10 @@ class View:
     policies: list[NetworkPolicy]
     namespaces: dict[str, Namespace]
     pods: list[PodStatus]
-    endpoints: EndpointMap
+    endpoints: EndpointMap  # from the slices: what kube-proxy, DNS, ingress and the LB read
     ingresses: list[Ingress] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
+    slices: list[EndpointSlice] = field(default_factory=list)
 
 
 class Controller(Protocol):
@@ -55,8 +63,15 @@ class RuleSink(Protocol):
 class Controllers:
     def __init__(self, store: Store, node_grace_s: float,
                  per_node: Sequence[Controller] = (), cluster_wide: Sequence[Controller] = (),
-                 probes: Sequence[Callable[[], None]] = ()):
+                 probes: Sequence[Callable[[], None]] = (), zones: dict[str, str] | None = None,
+                 slice_batch_s: float = 0.0):
         self.store, self.node_grace_s = store, node_grace_s
+        self.zones = zones or {}  # node → its topology.kubernetes.io/zone
+        # The EndpointSlice controller writes pod changes at most once a batch period.
+        self.slice_batch_s = slice_batch_s
+        self.slices: list[EndpointSlice] = []  # its slices as last written
+        self.slices_at = float("-inf")
+        self.slices_held = False  # pod changes it has not written yet
         self.per_node, self.cluster_wide = list(per_node), list(cluster_wide)
         self.probes = list(probes)  # kubelets: run their readiness probes, update the store
         self.synced = -1  # the store's version at the last sync
@@ -70,10 +85,17 @@ class Controllers:
             for probe in self.probes:
                 probe()
             self._node_lifecycle()
-            if self.store.version == self.synced:
+            held_due = self.slices_held and \
+                time.monotonic() - self.slices_at >= self.slice_batch_s
+            if self.store.version == self.synced and not held_due:
+                # Nothing new; changes a node's kube-proxy held back may be due now.
+                for controller in self.per_node:
+                    flush = getattr(controller, "flush", None)
+                    if flush:
+                        flush()
                 return False
             view = self._view()
-            self.store.set_endpoints(view.endpoints)
+            self.store.set_endpoints(view.endpoints, view.slices)
             # Every node's agents at once: one slow iptables-restore must not hold the rest.
             with ThreadPoolExecutor(max_workers=min(8, len(self.per_node) or 1)) as pool:
                 list(pool.map(lambda c: c.sync(view), self.per_node))
@@ -98,9 +120,25 @@ class Controllers:
         pods = [replace(p, ready=p.ready and p.node in ready_nodes) for p in self.store.pods()
                 if p.ip]
         services = self.store.services()
+        # The EndpointSlice controller's slices, and those manifests gave (selectorless
+        # Services' endpoints).
+        slices = self._controller_slices(services, pods) + self.store.objects("EndpointSlice")
         return View(services, self.store.policies(), self.store.namespaces(), pods,
-                    all_endpoints(services, pods), self.store.objects("Ingress"),
-                    self.store.objects("Secret"))
+                    endpoint_map(services, slices), self.store.objects("Ingress"),
+                    self.store.objects("Secret"), slices)
+
+    def _controller_slices(self, services: list[Service],
+                           pods: list[PodStatus]) -> list[EndpointSlice]:
+        made = [s for svc in services for s in controller_slices(svc, pods, self.zones)]
+        now = time.monotonic()
+        if made != self.slices and now - self.slices_at < self.slice_batch_s:
+            self.slices_held = True  # written when the batch period is over
+            keys = {svc.key for svc in services}
+            return [s for s in self.slices if f"{s.namespace}/{s.service}" in keys]
+        if made != self.slices:
+            self.slices, self.slices_at = made, now
+        self.slices_held = False
+        return made
 
     def start(self) -> None:
         self.reconcile()

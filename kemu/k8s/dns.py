@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kemu.k8s.controllers import View
-from kemu.k8s.endpoints import Endpoint
+from kemu.k8s.endpoints import Endpoint, ready
 from kemu.k8s.store import PodStatus
 from kemu.scenario.objects import Service
 
@@ -38,9 +38,11 @@ def records(services: list[Service], endpoints: dict[tuple[str, str], list[Endpo
         if svc.type == "ExternalName":
             cname[base] = svc.external_name.rstrip(".") + "."
             continue
-        ready = {ep.ip: ep for port in svc.ports for ep in endpoints.get((svc.key, port.name), [])}
+        # CoreDNS answers with the ready endpoints (publishNotReadyAddresses makes all so).
+        ready_ips = {ep.ip for port in svc.ports
+                     for ep in ready(endpoints.get((svc.key, port.name), []))}
         if svc.headless:
-            for ip in sorted(ready):
+            for ip in sorted(ready_ips):
                 a[base].append(ip)
                 a[f"{dashed(ip)}.{base}"].append(ip)
         else:
@@ -50,7 +52,7 @@ def records(services: list[Service], endpoints: dict[tuple[str, str], list[Endpo
                 continue
             name = f"_{port.name}._{port.protocol.lower()}.{base}"
             if svc.headless:
-                eps = endpoints.get((svc.key, port.name), [])
+                eps = ready(endpoints.get((svc.key, port.name), []))
                 weight = 100 // max(1, len(eps))
                 srv[name] += [[0, weight, ep.port, f"{dashed(ep.ip)}.{base}"] for ep in eps]
             else:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kemu.k8s.controllers import View
-from kemu.k8s.endpoints import Endpoint
+from kemu.k8s.endpoints import Endpoint, ready
 from kemu.scenario.objects import Ingress, IngressBackend, Secret, Service
 
 # (Ingresses, Secrets) → certificate and key files per TLS host ("": the default server's)
@@ -56,7 +56,7 @@ def render(ingresses: list[Ingress], services: list[Service],
                     s.namespace == namespace), None)
         port = next((p for p in svc.ports if backend.port in (p.port, p.name)), None) \
             if svc else None
-        eps = endpoints.get((svc.key, port.name), []) if svc and port else []
+        eps = ready(endpoints.get((svc.key, port.name), [])) if svc and port else []
         if not eps:
             return ""
         upstreams[name] = [f"{e.ip}:{e.port}" for e in eps]

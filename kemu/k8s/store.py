@@ -14,7 +14,8 @@ from typing import Any
 
 from kemu.scenario.objects import Namespace, NetworkPolicy, PodSpec, Service, key_of, kind_of
 
-KINDS = ("Service", "NetworkPolicy", "Namespace", "Ingress", "Secret")  # besides pods
+# Besides pods: what manifests declare (EndpointSlices: those of selectorless Services)
+KINDS = ("Service", "NetworkPolicy", "Namespace", "Ingress", "Secret", "EndpointSlice")
 
 EndpointMap = dict[tuple[str, str], list[Any]]  # (service key, port name) → its Endpoints
 
@@ -29,6 +30,7 @@ class PodStatus:
     ready: bool = False
     created: float = 0.0  # when it was created
     ready_since: float | None = None  # when it first became Ready
+    terminating: bool = False  # being deleted (deletionTimestamp set), until it is gone
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Store:
             self._objects[kind_of(obj)][key_of(obj)] = obj
         self._nodes = {name: NodeStatus(name) for name in nodes}
         self._endpoints: EndpointMap = {}
+        self._slices: list[Any] = []
 
     def _bump(self) -> None:
         self.version += 1
@@ -87,6 +90,11 @@ class Store:
     def endpoints(self) -> EndpointMap:
         with self.lock:
             return dict(self._endpoints)
+
+    def slices(self) -> list[Any]:
+        """Every EndpointSlice: the controller's and the manifests'."""
+        with self.lock:
+            return list(self._slices)
 
     # -- changes -----------------------------------------------------------------------------
 
@@ -136,8 +144,10 @@ class Store:
                 self._nodes[name] = new
                 self._bump()
 
-    def set_endpoints(self, endpoints: EndpointMap) -> None:
+    def set_endpoints(self, endpoints: EndpointMap, slices: list[Any]) -> None:
+        """What the EndpointSlice controller and the slices' readers made of the rest."""
         with self.lock:
+            self._slices = slices
             if endpoints != self._endpoints:
                 self._endpoints = endpoints
                 self._bump()

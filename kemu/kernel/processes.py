@@ -146,6 +146,17 @@ class Process:
         self._forget()
         return code
 
+    def ended_within(self, seconds: float) -> bool:
+        """Wait up to `seconds` for it to end; whether it has (reaped if so)."""
+        if self.proc is None:
+            return True
+        try:
+            self.proc.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        self._forget()
+        return True
+
     def stop(self, grace: float = 1.0) -> None:
         """SIGTERM to its group, up to `grace` seconds to end, then SIGKILL (at once with
         grace 0); reaped and forgotten by the run's records. Harmless when already gone."""

@@ -30,7 +30,7 @@ from kemu import registry
 from kemu.errors import KemuError
 from kemu.kernel.exec import HOST, interactive
 from kemu.lab.view import LabView, UnknownTarget
-from kemu.report import nodes_table, pods_table, services_table
+from kemu.report import endpointslices_table, nodes_table, pods_table, services_table
 
 
 def commands() -> dict[str, str]:
@@ -39,7 +39,8 @@ def commands() -> dict[str, str]:
     return {
         "pods": "list the pods: namespace/name, node, IP, ready",
         "nodes": "list the nodes: name, underlay IP, pod subnet",
-        "services": "list the services: type, cluster IP, ports, endpoints",
+        "services": "list the services: type, cluster IP, ports, ready endpoints",
+        "endpointslices": "list the EndpointSlices: every endpoint, with its conditions",
         "routes": "routes NODE_OR_POD — its routing table (ip route)",
         "rules": "rules NODE — the node's iptables (iptables-save): kube-proxy's and policies'",
         **events,
@@ -77,7 +78,8 @@ def interpret(view: LabView, line: str) -> Action:
     if word in ("help", "?"):
         return Action(text=help_text())
     listings = {"pods": (pods_table, view.pods), "nodes": (nodes_table, view.nodes),
-                "services": (services_table, view.services)}
+                "services": (services_table, view.services),
+                "endpointslices": (endpointslices_table, view.endpointslices)}
     if word in listings:
         table, rows = listings[word]
         return Action(table=table(rows))
@@ -169,7 +171,8 @@ class LabShell(cmd.Cmd):
         return False  # cmd's default repeats the last command
 
     def onecmd(self, line: str) -> bool:
-        if self.refresh and line.split()[:1] in (["pods"], ["nodes"], ["services"]):
+        if self.refresh and line.split()[:1] in (["pods"], ["nodes"], ["services"],
+                                                 ["endpointslices"]):
             self.view = self.refresh()  # readiness and endpoints as they are now
         action = interpret(self.view, line)
         if action.exit:

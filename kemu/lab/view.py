@@ -88,6 +88,7 @@ class LabView:
         self.nodes: list[dict[str, Any]] = cluster.get("nodes", [])
         self.pods: list[dict[str, Any]] = cluster.get("pods", [])
         self.services: list[dict[str, Any]] = cluster.get("services", [])
+        self.endpointslices: list[dict[str, Any]] = cluster.get("endpointslices", [])
         where = record.get("targets", {})
         self.targets: list[Target] = []
         for pod in self.pods:

@@ -5,7 +5,15 @@ deploys it). Pure data."""
 
 from __future__ import annotations
 
-from kemu.scenario.objects import Container, ContainerPort, PodSpec, Service, ServicePort
+from kemu.scenario.objects import (
+    Container,
+    ContainerPort,
+    EndpointSlice,
+    PodSpec,
+    Service,
+    ServicePort,
+    SliceEndpoint,
+)
 
 INGRESS_NAMESPACE = "ingress-nginx"
 INGRESS_CONTROLLER = "ingress-nginx-controller"
@@ -30,3 +38,15 @@ INGRESS_SERVICE = Service(
     name=INGRESS_CONTROLLER, namespace=INGRESS_NAMESPACE, type="NodePort",
     ports=(ServicePort(80, "http", "TCP", "http"), ServicePort(443, "https", "TCP", "https")),
     selector={"app.kubernetes.io/name": "ingress-nginx"})
+
+
+def kubernetes_service(cluster_ip: str, api_server: str) -> tuple[Service, EndpointSlice]:
+    """The `kubernetes` Service every cluster has in `default`: the service range's first
+    address, port 443 (https) to the API server's 6443. kemu emulates no API server: the
+    endpoint is the first node's address, where nothing listens, so a connection is refused
+    there rather than answered."""
+    service = Service(name="kubernetes", namespace="default", cluster_ip=cluster_ip,
+                      ports=(ServicePort(443, 6443, "TCP", "https"),))
+    endpoint = SliceEndpoint(api_server, node="")
+    return service, EndpointSlice("kubernetes", "default", "kubernetes",
+                                  (("https", 6443, "TCP"),), (endpoint,))

@@ -11,7 +11,7 @@ from dataclasses import replace
 from kemu.scenario.objects import Service
 
 NODE_PORT_RANGE = range(30000, 32768)  # kube-apiserver's --service-node-port-range default
-API_SERVER_OFFSET = 1  # .1 is the API server's service (kemu has none, but keeps it free)
+API_SERVER_OFFSET = 1  # .1 is the `kubernetes` Service's (the API server's), and no other's
 DNS_OFFSET = 10  # where kubeadm puts the cluster DNS
 
 
@@ -38,7 +38,9 @@ def allocate(services: list[Service], service_cidr: ipaddress.IPv4Network,
                 problems.append((svc.key, f"spec.clusterIPs[0]: failed to allocate IP {address}: "
                                           f"provided IP is not in the valid range. The range "
                                           f"of valid IPs is {service_cidr}"))
-            elif svc.cluster_ip in taken_ips:
+            elif svc.cluster_ip in taken_ips and not (
+                    svc.key == "default/kubernetes" and address == service_cidr.network_address
+                    + API_SERVER_OFFSET):
                 problems.append((svc.key, f"spec.clusterIPs[0]: failed to allocate IP {address}: "
                                           f"provided IP is already allocated"))
             taken_ips.add(svc.cluster_ip)

@@ -18,12 +18,14 @@ from kemu.scenario.model import (
     DEFAULT_TOPOLOGY,
     DEFAULT_UNDERLAY_CIDR,
     HEALTH_KEYS,
+    TIMING_PROFILES,
     ClusterSpec,
     DNSConfig,
     ExternalHostSpec,
     ExternalSpec,
     LinkParams,
     LoadBalancerSpec,
+    Timing,
     TopologySpec,
 )
 from kemu.scenario.objects import Container, ContainerPort, NodeSpec
@@ -65,9 +67,20 @@ def cluster(doc: dict[str, Any], checks: Checks) -> ClusterSpec | None:
     if pod_cidr is None or service_cidr is None or backend is None:
         return None
     return ClusterSpec(tuple(nodes), plugin.lower(), options, pod_cidr, service_cidr,
-                       (doc.get("kubeProxy") or {}).get("mode", "iptables"),
-                       float(doc.get("nodeMonitorGracePeriod", 40.0)),
+                       (doc.get("kubeProxy") or {}).get("mode", "iptables"), timing(doc),
                        doc.get("maxPods", 110))
+
+
+def timing(doc: dict[str, Any]) -> Timing:
+    """The profile `timing` names (upstream unless it says fast), with each setting the
+    scenario gives put over it (their shapes are the schema's)."""
+    base = TIMING_PROFILES[doc.get("timing", "upstream")]
+    proxy = doc.get("kubeProxy") or {}
+    return replace(base, min_sync_s=float(proxy.get("minSyncPeriod", base.min_sync_s)),
+                   sync_s=float(proxy.get("syncPeriod", base.sync_s)),
+                   node_grace_s=float(doc.get("nodeMonitorGracePeriod", base.node_grace_s)),
+                   slice_batch_s=float(doc.get("endpointSliceBatchPeriod",
+                                               base.slice_batch_s)))
 
 
 def room(spec: ClusterSpec) -> tuple[int, str]:

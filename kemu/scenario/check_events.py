@@ -69,10 +69,10 @@ def applied(docs: list[dict[str, Any]], checks: Checks,
             checks.problems += parsed.problems
             checks.warnings += parsed.warnings
             made = [*parsed.namespaces, *parsed.secrets, *parsed.services, *parsed.policies,
-                    *parsed.ingresses, *(p for p in parsed.pods if not p.owner),
+                    *parsed.ingresses, *parsed.slices, *(p for p in parsed.pods if not p.owner),
                     *(Deployment(t, sum(p.owner == t.owner and p.namespace == t.namespace
-                                        for p in parsed.pods))
-                      for t in parsed.templates.values())]
+                                        for p in parsed.pods), parsed.rollouts[key])
+                      for key, t in parsed.templates.items())]
             for obj in made:
                 checks.places[key_of(obj)] = (file, place)
             objects += made

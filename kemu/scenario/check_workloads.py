@@ -78,13 +78,21 @@ def decide_programs(parsed: Parsed, images: Mapping[str, Program], file: str,
                             for c in spec.containers if c.stand_in]
 
 
-def add_ons(objects: Parsed, dns: DNSConfig, has_edge: bool, checks: Checks) -> None:
-    """Cluster DNS, and the ingress controller (exposed as it is in practice: by a
+def add_ons(objects: Parsed, dns: DNSConfig, has_edge: bool, checks: Checks,
+            api_server: tuple[str, str] | None = None) -> None:
+    """The `kubernetes` Service (`api_server`: its ClusterIP and its endpoint's address),
+    cluster DNS, and the ingress controller (exposed as it is in practice: by a
     LoadBalancer where there is an edge, else a NodePort). Add-on pods go last, so the
     user's pods keep the placement they would have without them."""
+    if api_server:
+        service, endpoints = addons.kubernetes_service(*api_server)
+        objects.services.insert(0, service)
+        objects.slices.insert(0, endpoints)
+        checks.places.setdefault(service.key, (checks.file, "cluster.serviceCIDR"))
     if dns.enabled:
         objects.pods.append(addons.DNS_POD)
-        objects.services.insert(0, replace(addons.DNS_SERVICE, cluster_ip=dns.cluster_ip))
+        objects.services.insert(1 if api_server else 0,
+                                replace(addons.DNS_SERVICE, cluster_ip=dns.cluster_ip))
         checks.places[addons.DNS_SERVICE.key] = (checks.file, "cluster.dns")
     if objects.ingresses:
         objects.pods.append(addons.INGRESS_POD)

@@ -22,7 +22,13 @@ import yaml
 
 from kemu.errors import KemuError, Problem, ScenarioError
 from kemu.scenario import check_cluster, check_events, check_measurements, check_workloads
-from kemu.scenario.addressing import allocate, allocate_vips, keep_addresses
+from kemu.scenario.addressing import (
+    API_SERVER_OFFSET,
+    allocate,
+    allocate_vips,
+    keep_addresses,
+    underlay_addresses,
+)
 from kemu.scenario.images import image_map
 from kemu.scenario.model import ClusterSpec, EventSpec, ExternalSpec, Run, Scenario
 from kemu.scenario.objects import Namespace, Service
@@ -192,7 +198,11 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
     objects = check_workloads.workloads(doc.get("workloads") or [], checks,
                                         check_cluster.room(cluster) if cluster else None, images)
     dns = check_cluster.dns(doc["cluster"].get("dns") or {}, cluster, checks)
-    check_workloads.add_ons(objects, dns, bool(doc.get("external")), checks)
+    api_server = None
+    if cluster and topology and len(cluster.nodes) <= topology.underlay_cidr.num_addresses - 3:
+        api_server = (str(cluster.service_cidr.network_address + API_SERVER_OFFSET),
+                      str(underlay_addresses(topology.underlay_cidr, len(cluster.nodes))[0].ip))
+    check_workloads.add_ons(objects, dns, bool(doc.get("external")), checks, api_server)
     external = check_cluster.external(doc.get("external"), cluster, topology, checks)
     event_docs = doc.get("events") or []
     applied = check_events.applied(event_docs, checks, images)
@@ -219,7 +229,8 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
     if cluster and topology:
         events, made = check_events.events(
             event_docs, cluster, topology, objects.pods, objects.templates,
-            [*services, *objects.policies, *namespaces, *objects.ingresses, *objects.secrets],
+            [*services, *objects.policies, *namespaces, *objects.ingresses, *objects.secrets,
+             *objects.slices],
             applied, allocated, checks)
     later = list({s.key: s for s in allocated.values()}.values())
     measurements = check_measurements.measurements(doc.get("measurements") or [], objects.pods,
@@ -234,5 +245,6 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
                     services=tuple(services), policies=tuple(objects.policies),
                     namespaces=tuple(namespaces), dns=dns, external=external,
                     ingresses=tuple(objects.ingresses), secrets=tuple(objects.secrets),
+                    slices=tuple(objects.slices),
                     warnings=tuple(checks.warnings), events=tuple(events),
-                    templates=objects.templates)
+                    templates=objects.templates, rollouts=objects.rollouts)

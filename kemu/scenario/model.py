@@ -11,11 +11,13 @@ from typing import Any
 from kemu import registry
 from kemu.errors import Problem
 from kemu.scenario.objects import (
+    EndpointSlice,
     Ingress,
     Namespace,
     NetworkPolicy,
     NodeSpec,
     PodSpec,
+    Rollout,
     Secret,
     Service,
 )
@@ -45,6 +47,30 @@ class TopologySpec:
 
 
 @dataclass(frozen=True)
+class Timing:
+    """The control plane's clocks: how soon a change reaches the data plane. Upstream's
+    defaults unless the scenario says otherwise; the `fast` profile (opt-in, for tests and
+    demos) makes kube-proxy write every change at once and nodes NotReady after 5 s."""
+
+    profile: str = "upstream"  # upstream | fast
+    min_sync_s: float = 1.0  # kube-proxy --iptables-min-sync-period
+    sync_s: float = 30.0  # kube-proxy --iptables-sync-period
+    node_grace_s: float = 50.0  # kube-controller-manager --node-monitor-grace-period (1.32+)
+    slice_batch_s: float = 0.0  # kube-controller-manager --endpointslice-updates-batch-period
+
+    def describe(self) -> dict[str, Any]:
+        """As results.json records it, in the settings' own names (seconds)."""
+        return {"profile": self.profile, "kubeProxy.minSyncPeriod": self.min_sync_s,
+                "kubeProxy.syncPeriod": self.sync_s,
+                "nodeMonitorGracePeriod": self.node_grace_s,
+                "endpointSliceBatchPeriod": self.slice_batch_s}
+
+
+TIMING_PROFILES = {"upstream": Timing(),
+                   "fast": Timing("fast", min_sync_s=0.0, node_grace_s=5.0)}
+
+
+@dataclass(frozen=True)
 class ClusterSpec:
     nodes: tuple[NodeSpec, ...]
     cni_plugin: str
@@ -52,8 +78,12 @@ class ClusterSpec:
     pod_cidr: ipaddress.IPv4Network
     service_cidr: ipaddress.IPv4Network
     proxy_mode: str = "iptables"  # kube-proxy mode asked for
-    node_grace_s: float = 40.0  # kube-controller-manager's node-monitor-grace-period
+    timing: Timing = Timing()
     max_pods: int = 110  # kubelet's maxPods: the pods a node runs at most
+
+    @property
+    def node_grace_s(self) -> float:
+        return self.timing.node_grace_s
 
 
 @dataclass(frozen=True)
@@ -176,8 +206,9 @@ class EventSpec:
     target: str  # a node, a link, a pod or Deployment key, or the object's key
     link: dict[str, Any] = field(default_factory=dict)  # link-set: the LinkParams changed
     replicas: int = 0
-    objects: tuple[Service | NetworkPolicy, ...] = ()  # apply
-    kind: str = ""  # delete: Service or NetworkPolicy
+    objects: tuple[Any, ...] = ()  # apply: the objects (kemu/scenario/objects.py)
+    kind: str = ""  # delete: the kind
+    pods: tuple[str, ...] = ()  # rollout: the new pods' keys
 
     def __str__(self) -> str:
         return str(registry.events()[self.action].describe(self))
@@ -202,9 +233,11 @@ class Scenario:
     external: ExternalSpec | None = None
     ingresses: tuple[Ingress, ...] = ()
     secrets: tuple[Secret, ...] = ()
+    slices: tuple[EndpointSlice, ...] = ()  # given in manifests (selectorless Services')
     warnings: tuple[Problem, ...] = ()
     events: tuple[EventSpec, ...] = ()  # in time order
     templates: dict[str, PodSpec] = field(default_factory=dict)  # Deployment key → pod
+    rollouts: dict[str, Rollout] = field(default_factory=dict)  # Deployment key → strategy
 
 
 @dataclass(frozen=True)

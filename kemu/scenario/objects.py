@@ -38,6 +38,17 @@ class Probe:
 
 
 @dataclass(frozen=True)
+class Hook:
+    """A container's lifecycle.preStop: exec a command, sleep, or GET a path."""
+
+    kind: str  # exec | sleep | httpGet
+    command: tuple[str, ...] = ()
+    seconds: int = 0
+    port: int | str = 0
+    path: str = "/"
+
+
+@dataclass(frozen=True)
 class Container:
     name: str
     image: str = ""
@@ -48,6 +59,7 @@ class Container:
     readiness: Probe | None = None
     entrypoint: tuple[str, ...] = ()  # what runs for its image (scenario/images.py)
     stand_in: bool = False  # kemu has no program for its image: kemu/stand-in runs
+    pre_stop: Hook | None = None  # lifecycle.preStop
 
 
 @dataclass(frozen=True)
@@ -70,6 +82,7 @@ class PodSpec:
     owner: str = ""  # e.g. "Deployment/web"
     dns_policy: str = "ClusterFirst"  # ClusterFirst | ClusterFirstWithHostNet | Default | None
     dns_config: PodDNSConfig | None = None
+    termination_grace_s: int = 30  # terminationGracePeriodSeconds
 
     @property
     def key(self) -> str:
@@ -133,6 +146,39 @@ class Service:
 
 
 @dataclass(frozen=True)
+class SliceEndpoint:
+    """One endpoint of an EndpointSlice (discovery.k8s.io/v1), with its conditions: `ready`
+    — may take new connections; `serving` — answering, whether terminating or not;
+    `terminating` — being deleted."""
+
+    ip: str
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+    node: str = ""  # nodeName
+    zone: str = ""
+    pod: str = ""  # targetRef: namespace/name of the pod, "" for another address
+
+
+@dataclass(frozen=True)
+class EndpointSlice:
+    """Endpoints of a Service that share one set of ports: made by the EndpointSlice
+    controller for a Service with a selector (kemu/k8s/endpointslices.py), given in manifests
+    for one without (an Endpoints object is mirrored into one, as Kubernetes does)."""
+
+    name: str
+    namespace: str
+    service: str  # the label kubernetes.io/service-name
+    ports: tuple[tuple[str, int, str], ...]  # (name, port, protocol)
+    endpoints: tuple[SliceEndpoint, ...]
+    managed_by: str = "endpointslice-controller.k8s.io"
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
 class PolicyPeer:
     """One entry of a NetworkPolicy rule's from/to list."""
 
@@ -176,11 +222,34 @@ class Namespace:
 
 
 @dataclass(frozen=True)
+class Rollout:
+    """A Deployment's spec.strategy and minReadySeconds: how a rollout replaces its pods."""
+
+    type: str = "RollingUpdate"  # or Recreate
+    max_surge: int | str = "25%"  # a number of pods, or a percentage of the replicas
+    max_unavailable: int | str = "25%"
+    min_ready_s: int = 0
+
+    def limits(self, replicas: int) -> tuple[int, int]:
+        """(max surge, max unavailable) in pods, as the Deployment controller resolves them:
+        surge rounded up, unavailability down, and never both 0."""
+        def resolve(value: int | str, up: bool) -> int:
+            if isinstance(value, int):
+                return value
+            share = replicas * int(value.rstrip("%"))
+            return -(-share // 100) if up else share // 100
+
+        surge, unavailable = resolve(self.max_surge, True), resolve(self.max_unavailable, False)
+        return surge, (1 if surge == 0 and unavailable == 0 else unavailable)
+
+
+@dataclass(frozen=True)
 class Deployment:
     """A Deployment as an event applies it: its pods' template and how many to run."""
 
     template: PodSpec  # named as the Deployment
     replicas: int
+    rollout: Rollout = Rollout()
 
     @property
     def namespace(self) -> str:

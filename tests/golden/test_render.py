@@ -13,7 +13,7 @@ from kemu import registry
 from kemu.backend import PodNetwork
 from kemu.edge.config import lb_config
 from kemu.k8s import dns, ingress, network_policy
-from kemu.k8s.endpoints import all_endpoints
+from kemu.k8s.endpointslices import controller_slices, endpoint_map
 from kemu.k8s.ipam import SubnetLeaseStore
 from kemu.k8s.kube_proxy import iptables as kube_proxy
 from kemu.k8s.resolv_conf import resolv_conf
@@ -43,7 +43,8 @@ def world():
         taken[node] = taken.get(node, 1) + 1
         ip = str(leases.get(node).subnet.network_address + taken[node])
         pods.append(PodStatus(spec, ip, node, True))
-    eps = all_endpoints(list(scenario.services), pods)
+    eps = endpoint_map(scenario.services, [*scenario.slices, *(
+        s for svc in scenario.services for s in controller_slices(svc, pods))])
     return scenario, leases, pods, eps
 
 

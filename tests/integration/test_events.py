@@ -173,13 +173,14 @@ def test_every_kind_is_applied_and_deleted(cluster):
     assert apply_event(cluster, event(cluster, 9)) == {}
     assert "shop/api-2" in cluster.pods
     apply_event(cluster, event(cluster, 10))
-    assert not [k for k in cluster.pods if k.startswith("shop/")]
+    assert all(cluster.pods[k].terminating for k in cluster.pods if k.startswith("shop/"))
+    assert eventually(lambda: not [k for k in cluster.pods if k.startswith("shop/")])
     assert all(s.namespace != "shop" for s in cluster.services)
     assert eventually(lambda: curl(cluster, f"http://{api}/") is None, timeout=3)
     apply_event(cluster, event(cluster, 11))
     assert cluster.pods["default/solo"].node.name == "node2"
     apply_event(cluster, event(cluster, 12))
-    assert "default/solo" not in cluster.pods
+    assert eventually(lambda: "default/solo" not in cluster.pods)
 
 
 def rtt_ms(cluster, target):

@@ -60,13 +60,21 @@ HOSTPORT = pod("hostport", node="node2")
 HOSTPORT["spec"]["containers"][0]["ports"] = [{"containerPort": 8080, "hostPort": 18080}]
 
 
+# A Service without a selector, its endpoint given as an Endpoints object: node1's kube-proxy
+# health server (node addresses are .2, .3, … of the underlay).
+KP_HEALTH = [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kp-health"},
+              "spec": {"ports": [{"port": 80, "targetPort": 10256}]}},
+             {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "kp-health"},
+              "subsets": [{"addresses": [{"ip": "172.18.0.2"}], "ports": [{"port": 10256}]}]}]
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     if not shutil.which("nginx"):
         pytest.skip("nginx is not installed (scripts/setup.sh installs nginx-light)")
     conf = Path("/tmp/kemu-test-front.conf")
     conf.write_text(FRONT_CONF)
-    workloads = [NGINX, NGINX_SVC, METRICS, LEGACY, HOSTPORT,
+    workloads = [NGINX, NGINX_SVC, METRICS, LEGACY, HOSTPORT, *KP_HEALTH,
                  pod("client", node="node1", port=0, image="kemu/sleep")]
     try:
         with running_cluster(scenario_doc(workloads, nodes=2)) as running:
@@ -115,3 +123,20 @@ def test_a_host_port_reaches_the_pod_through_its_node(cluster):
     assert json.loads(out)["pod"] == "hostport"
     # The portmap plugin's own chains, in the node (not in the host).
     assert "CNI-HOSTPORT-DNAT" in cluster.node_rules("node2")
+
+
+def test_a_service_without_a_selector_reaches_the_endpoints_its_manifest_gives(cluster):
+    out = in_pod(cluster, "client", "curl", "-sS", "--max-time", "5",
+                 "http://kp-health.default.svc.cluster.local/healthz")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["nodeEligible"] is True
+    slices = {s["service"]: s for s in cluster.describe()["endpointslices"]}
+    assert slices["kp-health"]["endpoints"][0]["ip"] == "172.18.0.2"
+
+
+def test_the_kubernetes_service_exists_and_nothing_answers_behind_it(cluster):
+    out = in_pod(cluster, "client", "getent", "hosts", "kubernetes.default.svc.cluster.local")
+    assert out.stdout.split()[0] == "10.96.0.1"
+    out = in_pod(cluster, "client", "curl", "-sS", "--max-time", "5", "-k",
+                 "https://kubernetes.default/")
+    assert out.returncode == 7  # refused at once: kemu emulates no API server

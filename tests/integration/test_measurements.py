@@ -8,7 +8,7 @@ import pytest
 from kemu.measure.base import run_measurement, summarize
 from kemu.scenario import parse_scenario
 
-from .helpers import pod, running_cluster, scenario_doc
+from .helpers import eventually, pod, running_cluster, scenario_doc
 
 pytestmark = pytest.mark.integration
 
@@ -136,7 +136,9 @@ def test_pod_startup_times_new_pods_until_ready_and_scales_back():
     with running_cluster(doc) as cluster:
         run_measurement(cluster, spec, samples.append)
         assert cluster.replicas("default/api") == ["default/api-0"]  # scaled back
-        assert [s.spec.name for s in cluster.store.pods()] == ["api-0", "coredns"]
+        # The pods scaled away terminate (SIGTERM ends http-echo), then are gone.
+        assert eventually(lambda: [s.spec.name for s in cluster.store.pods()] ==
+                          ["api-0", "coredns"], timeout=10)
     pods = [p for s in samples for p in s["pods"]]
     assert [p["pod"] for p in pods] == ["api-1", "api-2", "api-3", "api-4", "api-5", "api-6"]
     assert {p["node"] for p in pods} == {"node1", "node2"}  # spread as the scheduler does

@@ -3,12 +3,17 @@ for the mode renders them: iptables.py) to the node's chains; then, as kube-prox
 each sync, stale UDP conntrack entries deleted (conntrack.py) and its health answers updated
 (health.py: its health server and the Local Services' health check node ports).
 
+When it syncs is kube-proxy's runner's rule: a change is written at once if the last sync
+ended at least minSyncPeriod ago, else as soon as that much time has passed (changes in
+between are written together); and everything is written again every syncPeriod.
+
 The kernel side is handed in: a RuleSink for the chains, a ConntrackSink, a HealthSink that
 serves the answers in the node (kemu/cluster/kube_proxy.py makes all three).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -22,7 +27,15 @@ from kemu.k8s.kube_proxy.topology import external_policy_local
 from kemu.scenario.objects import Service
 
 SYNC_PERIOD_S = 30.0  # kube-proxy's --iptables-sync-period default
+MIN_SYNC_PERIOD_S = 1.0  # kube-proxy's --iptables-min-sync-period default
 Handler = Callable[[str], health.Answer]  # the answer to GET path
+
+
+def sync_due(pending: bool, idle: float | None, min_period_s: float,
+             period_s: float) -> bool:
+    """Whether kube-proxy's runner syncs now: `idle` seconds since the last sync ended
+    (None: never synced), `pending` a change not yet written."""
+    return idle is None or pending and idle >= min_period_s or idle >= period_s
 
 
 class ConntrackSink(Protocol):
@@ -37,9 +50,16 @@ class HealthSink(Protocol):
 class KubeProxy:
     def __init__(self, node: str, node_ip: str, cluster_cidr: str, rules: RuleSink,
                  conntrack: ConntrackSink | None = None, server: HealthSink | None = None,
-                 sync_period_s: float = SYNC_PERIOD_S):
-        self.node, self.node_ip, self.cluster_cidr = node, node_ip, cluster_cidr
+                 sync_period_s: float = SYNC_PERIOD_S,
+                 min_sync_period_s: float = MIN_SYNC_PERIOD_S, zone: str = ""):
+        self.node, self.node_ip, self.cluster_cidr, self.zone = node, node_ip, cluster_cidr, zone
         self.rules, self.conntrack, self.server = rules, conntrack, server
+        self.sync_period_s, self.min_sync_period_s = sync_period_s, min_sync_period_s
+        self.lock = threading.Lock()
+        self.latest: View | None = None  # the view to write
+        self.written: View | None = None  # the view last written
+        self.last_end: float | None = None  # when the last sync ended (monotonic)
+        self.syncs = 0
         # kube-proxy's server makes the health timeout twice the sync period.
         self.health = health.ProxierHealth(2 * sync_period_s)
         self.endpoints: dict[tuple[str, str], list[Endpoint]] = {}
@@ -47,9 +67,28 @@ class KubeProxy:
         self.health_ports: dict[int, Service] = {}
 
     def sync(self, view: View) -> None:
-        self.health.queued(time.time())
+        """A change seen: written now, or when the runner allows (flush)."""
+        with self.lock:
+            self.latest = view
+            self.health.queued(time.time())
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the latest view if it is due (see the module's docstring)."""
+        with self.lock:
+            if self.latest is None:
+                return
+            idle = None if self.last_end is None else time.monotonic() - self.last_end
+            if not sync_due(self.latest is not self.written, idle, self.min_sync_period_s,
+                            self.sync_period_s):
+                return
+            self._write(self.latest)
+            self.written, self.last_end = self.latest, time.monotonic()
+            self.syncs += 1
+
+    def _write(self, view: View) -> None:
         self.rules.sync(iptables.render(self.node, self.node_ip, self.cluster_cidr,
-                                        view.services, view.endpoints))
+                                        view.services, view.endpoints, self.zone))
         self.health.updated(time.time())
         if self.conntrack:
             self.conntrack.delete(stale_entries(view.services, self.endpoints, view.endpoints))

@@ -125,10 +125,11 @@ class _Table:
 
 
 def render(node: str, node_ip: str, cluster_cidr: str, services: Iterable[Service],
-           endpoints: dict[tuple[str, str], list[Endpoint]]) -> str:
-    """iptables-restore input for the kube-proxy of `node` (its name and IP). `cluster_cidr`
-    tells pods' traffic from the rest (kube-proxy's local traffic detector); `endpoints` maps
-    (service key, port name) to the service port's endpoints, with their conditions."""
+           endpoints: dict[tuple[str, str], list[Endpoint]], zone: str = "") -> str:
+    """iptables-restore input for the kube-proxy of `node` (its name, IP and zone).
+    `cluster_cidr` tells pods' traffic from the rest (kube-proxy's local traffic detector);
+    `endpoints` maps (service key, port name) to the service port's endpoints, with their
+    conditions."""
     filter_, nat = _Table("filter"), _Table("nat")
     nat.add(POSTROUTING, f"-m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN")
     nat.add(POSTROUTING, f"-j MARK --xor-mark {MASQ_MARK}")
@@ -143,7 +144,7 @@ def render(node: str, node_ip: str, cluster_cidr: str, services: Iterable[Servic
                     for port in svc.ports), key=lambda t: t[0])
     for name, svc, port in ports:
         eps = sorted(endpoints.get((svc.key, port.name), []), key=str)
-        _service_port(filter_, nat, name, svc, port, eps, node, node_ip, cluster_cidr)
+        _service_port(filter_, nat, name, svc, port, eps, node, node_ip, cluster_cidr, zone)
     nat.add(SERVICES, comment("kubernetes service nodeports; NOTE: this must be the last rule "
                               "in this chain"), "-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
     filter_.add(FORWARD, "-m conntrack --ctstate INVALID -j DROP")
@@ -155,10 +156,11 @@ def render(node: str, node_ip: str, cluster_cidr: str, services: Iterable[Servic
 
 
 def _service_port(filter_: _Table, nat: _Table, name: str, svc: Service, port: ServicePort,
-                  eps: list[Endpoint], node: str, node_ip: str, cluster_cidr: str) -> None:
+                  eps: list[Endpoint], node: str, node_ip: str, cluster_cidr: str,
+                  zone: str) -> None:
     proto = port.protocol.lower()
     match = f"-m {proto} -p {proto}"
-    found = categorize(eps, svc, port, node)
+    found = categorize(eps, svc, port, node, zone)
     svc_chain, svl_chain = chain("KUBE-SVC", name, proto), chain("KUBE-SVL", name, proto)
     ext_chain, fw_chain = chain("KUBE-EXT", name, proto), chain("KUBE-FW", name, proto)
     local_inside, local_outside = internal_policy_local(svc), external_policy_local(svc, port)

@@ -8,6 +8,9 @@ endpoints). Pure.
   externalTrafficPolicy): this node's ready endpoints; when it has none, its serving
   terminating ones.
 - The endpoints the node needs a KUBE-SEP chain for: the union of both.
+- trafficDistribution PreferClose: the EndpointSlice controller hints each endpoint for its
+  own zone (when every endpoint has one), and a node with a zone uses only the endpoints
+  hinted for it, while there are any (kube-proxy's topologyModeFromHints).
 """
 
 from __future__ import annotations
@@ -50,8 +53,9 @@ class Categorized:
 
 
 def categorize(endpoints: list[Endpoint], svc: Service, port: ServicePort,
-               node: str) -> Categorized:
-    """`endpoints` in kube-proxy's order (by "IP:port"); every list keeps that order."""
+               node: str, zone: str = "") -> Categorized:
+    """`endpoints` in kube-proxy's order (by "IP:port"); every list keeps that order. `zone`:
+    the node's topology.kubernetes.io/zone ("" for none)."""
     def serving_terminating(ep: Endpoint) -> bool:
         return ep.serving and ep.terminating
 
@@ -61,6 +65,9 @@ def categorize(endpoints: list[Endpoint], svc: Service, port: ServicePort,
         cluster = [ep for ep in endpoints if ep.ready] or \
             [ep for ep in endpoints if serving_terminating(ep)]
         any_usable = bool(cluster)
+        hinted = all(ep.zone for ep in endpoints) and svc.traffic_distribution == "PreferClose"
+        if zone and hinted and any(ep.zone == zone for ep in cluster):
+            cluster = [ep for ep in cluster if ep.zone == zone]
     if not uses_local_endpoints(svc, port):
         return Categorized(cluster, [], cluster, any_usable)
     any_usable = any_usable or any(ep.ready or serving_terminating(ep) for ep in endpoints)

@@ -1,6 +1,6 @@
-"""Kubernetes manifests → kemu objects: v1 Pod, Service, Namespace, Secret (kubernetes.io/tls),
-apps/v1 Deployment, networking.k8s.io/v1 NetworkPolicy and Ingress (and Ingress's older
-v1beta1 forms).
+"""Kubernetes manifests → kemu objects: v1 Pod, Service, Endpoints, Namespace, Secret
+(kubernetes.io/tls), apps/v1 Deployment, discovery.k8s.io/v1 EndpointSlice, networking.k8s.io/v1
+NetworkPolicy and Ingress (and Ingress's older v1beta1 forms).
 
 Pure: parses and checks plain dicts. Every problem names the field path within the document;
 the caller prefixes the document's place (`workloads[2]` or `web.yaml#1`). Fields that do
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kemu.scenario.manifests.checker import Checker, Parsed
+from kemu.scenario.manifests.endpoints import parse_endpoint_slice, parse_endpoints
 from kemu.scenario.manifests.ingresses import parse_ingress, parse_ingress_v1beta1, parse_secret
 from kemu.scenario.manifests.policies import parse_policy
 from kemu.scenario.manifests.services import parse_service
@@ -24,6 +25,7 @@ __all__ = ["PARSERS", "Parsed", "SUPPORTED_KINDS", "parse_manifest"]
 PARSERS: dict[str, Callable[[dict[str, Any], Checker], None]] = {
     "v1/Pod": parse_pod, "apps/v1/Deployment": parse_deployment,
     "v1/Service": parse_service, "v1/Namespace": parse_namespace, "v1/Secret": parse_secret,
+    "v1/Endpoints": parse_endpoints, "discovery.k8s.io/v1/EndpointSlice": parse_endpoint_slice,
     "networking.k8s.io/v1/NetworkPolicy": parse_policy,
     "networking.k8s.io/v1/Ingress": parse_ingress,
     "extensions/v1beta1/Ingress": parse_ingress_v1beta1,

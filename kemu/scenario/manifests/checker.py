@@ -10,10 +10,12 @@ from typing import Any
 
 from kemu.errors import Problem
 from kemu.scenario.objects import (
+    EndpointSlice,
     Ingress,
     Namespace,
     NetworkPolicy,
     PodSpec,
+    Rollout,
     Secret,
     Service,
 )
@@ -36,16 +38,19 @@ class Parsed:
     namespaces: list[Namespace] = field(default_factory=list)
     ingresses: list[Ingress] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
+    slices: list[EndpointSlice] = field(default_factory=list)  # selectorless Services'
     templates: dict[str, PodSpec] = field(default_factory=dict)  # Deployment key → its pods'
+    rollouts: dict[str, Rollout] = field(default_factory=dict)  # Deployment key → strategy
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
     def merge(self, other: Parsed) -> None:
         """Add what `other` declares after what this one does."""
         for name in ("pods", "services", "policies", "namespaces", "ingresses", "secrets",
-                     "problems", "warnings"):
+                     "slices", "problems", "warnings"):
             getattr(self, name).extend(getattr(other, name))
         self.templates.update(other.templates)
+        self.rollouts.update(other.rollouts)
 
 
 class Checker:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -17,15 +18,17 @@ from kemu.scenario.manifests.checker import (
 from kemu.scenario.objects import (
     Container,
     ContainerPort,
+    Hook,
     Namespace,
     PodDNSConfig,
     PodSpec,
     Probe,
+    Rollout,
 )
 
 # Fields with no network meaning: accepted, reported as ignored.
 IGNORED_POD_FIELDS = {
-    "restartPolicy", "terminationGracePeriodSeconds", "volumes", "serviceAccountName",
+    "restartPolicy", "volumes", "serviceAccountName",
     "serviceAccount", "securityContext", "affinity", "tolerations", "imagePullSecrets",
     "priorityClassName", "schedulerName", "enableServiceLinks",
 }
@@ -34,9 +37,8 @@ IGNORED_CONTAINER_FIELDS = {
     "resources", "imagePullPolicy", "livenessProbe", "startupProbe", "volumeMounts",
     "securityContext", "terminationMessagePath", "terminationMessagePolicy", "workingDir",
 }
-IGNORED_DEPLOYMENT_FIELDS = {
-    "strategy", "revisionHistoryLimit", "minReadySeconds", "progressDeadlineSeconds", "paused",
-}
+IGNORED_DEPLOYMENT_FIELDS = {"revisionHistoryLimit", "progressDeadlineSeconds", "paused"}
+PERCENT = re.compile(r"^[0-9]+%$")
 
 
 def parse_pod(doc: dict[str, Any], check: Checker) -> None:
@@ -51,7 +53,8 @@ def parse_deployment(doc: dict[str, Any], check: Checker) -> None:
     check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
     name, namespace, _ = metadata(doc, check)
     spec = check.mapping(doc.get("spec"), "spec")
-    check.fields(spec, "spec", {"replicas", "selector", "template"}, IGNORED_DEPLOYMENT_FIELDS)
+    check.fields(spec, "spec", {"replicas", "selector", "template", "strategy",
+                                "minReadySeconds"}, IGNORED_DEPLOYMENT_FIELDS)
     replicas = spec.get("replicas", 1)
     if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
         check.error("spec.replicas", f"must be a whole number >= 0, got {replicas!r}")
@@ -77,16 +80,50 @@ def parse_deployment(doc: dict[str, Any], check: Checker) -> None:
         replicas = 0
     if template_pod:
         check.out.templates[f"{namespace}/{name}"] = template_pod  # scaling makes more
+        check.out.rollouts[f"{namespace}/{name}"] = _rollout(spec, check)
         # Deterministic names (web-0, web-1, …) instead of Kubernetes' random hashes, so that
         # scenarios and results can name pods.
         check.out.pods += [replace(template_pod, name=f"{name}-{i}") for i in range(replicas)]
+
+
+def _rollout(spec: dict[str, Any], check: Checker) -> Rollout:
+    """spec.strategy and spec.minReadySeconds, checked as the API server checks them."""
+    strategy = check.mapping(spec.get("strategy"), "spec.strategy")
+    check.fields(strategy, "spec.strategy", {"type", "rollingUpdate"})
+    kind = strategy.get("type", "RollingUpdate")
+    if kind not in ("RollingUpdate", "Recreate"):
+        check.error("spec.strategy.type", f"Unsupported value: {kind!r}: supported values: "
+                                          f"Recreate, RollingUpdate")
+        kind = "RollingUpdate"
+    rolling = check.mapping(strategy.get("rollingUpdate"), "spec.strategy.rollingUpdate")
+    if rolling and kind == "Recreate":
+        check.error("spec.strategy.rollingUpdate", "may not be specified when strategy `type` "
+                                                   "is 'Recreate'")
+    check.fields(rolling, "spec.strategy.rollingUpdate", {"maxSurge", "maxUnavailable"})
+    limits = {}
+    for key in ("maxSurge", "maxUnavailable"):
+        value = rolling.get(key, "25%")
+        if isinstance(value, bool) or not (isinstance(value, int) and value >= 0 or
+                                           isinstance(value, str) and PERCENT.match(value)):
+            check.error(f"spec.strategy.rollingUpdate.{key}", f"must be a whole number >= 0 "
+                                                             f"or a percentage, got {value!r}")
+            value = "25%"
+        limits[key] = value
+    if all(limits[k] in (0, "0%") for k in limits):
+        check.error("spec.strategy.rollingUpdate.maxUnavailable",
+                    "may not be 0 when `maxSurge` is 0")
+    min_ready = check.integer(spec.get("minReadySeconds", 0), "spec.minReadySeconds", 0, 10**6)
+    return Rollout(kind, limits["maxSurge"], limits["maxUnavailable"], min_ready or 0)
 
 
 def _pod_spec(value: Any, check: Checker, path: str, name: str, namespace: str,
               labels: dict[str, str], owner: str) -> PodSpec | None:
     spec = check.mapping(value, path)
     check.fields(spec, path, {"containers", "nodeName", "nodeSelector", "hostname",
-                              "dnsPolicy", "dnsConfig", "hostNetwork"}, IGNORED_POD_FIELDS)
+                              "dnsPolicy", "dnsConfig", "hostNetwork",
+                              "terminationGracePeriodSeconds"}, IGNORED_POD_FIELDS)
+    grace = check.integer(spec.get("terminationGracePeriodSeconds", 30),
+                          f"{path}.terminationGracePeriodSeconds", 0, 10**9)
     if spec.get("hostNetwork", False) is not False:
         check.error(f"{path}.hostNetwork", "not supported: kemu gives every pod a network "
                                            "namespace of its own (a pod in its node's network "
@@ -118,7 +155,7 @@ def _pod_spec(value: Any, check: Checker, path: str, name: str, namespace: str,
     return PodSpec(name=name, namespace=namespace, labels=labels,
                    containers=tuple(c for c in parsed if c), node_name=node_name,
                    node_selector=node_selector, owner=owner, dns_policy=dns_policy,
-                   dns_config=dns_config)
+                   dns_config=dns_config, termination_grace_s=30 if grace is None else grace)
 
 
 def _dns_config(value: Any, check: Checker, path: str) -> PodDNSConfig:
@@ -153,7 +190,7 @@ def _dns_config(value: Any, check: Checker, path: str) -> PodDNSConfig:
 def _container(value: Any, check: Checker, path: str) -> Container | None:
     doc = check.mapping(value, path)
     check.fields(doc, path, {"name", "image", "command", "args", "ports", "env",
-                             "readinessProbe"}, IGNORED_CONTAINER_FIELDS)
+                             "readinessProbe", "lifecycle"}, IGNORED_CONTAINER_FIELDS)
     name = check.name(doc.get("name"), f"{path}.name")
     image = doc.get("image")
     command = strings(doc.get("command"), check, f"{path}.command")
@@ -198,10 +235,45 @@ def _container(value: Any, check: Checker, path: str) -> Container | None:
         env.append((item["name"], str(item.get("value", ""))))
     readiness = _probe(doc["readinessProbe"], check, f"{path}.readinessProbe") \
         if "readinessProbe" in doc else None
+    pre_stop = _pre_stop(doc["lifecycle"], check, f"{path}.lifecycle") \
+        if "lifecycle" in doc else None
     if not name:
         return None
     return Container(name=name, image=str(image), command=command, args=args,
-                     ports=tuple(ports), env=tuple(env), readiness=readiness)
+                     ports=tuple(ports), env=tuple(env), readiness=readiness, pre_stop=pre_stop)
+
+
+def _pre_stop(value: Any, check: Checker, path: str) -> Hook | None:
+    """lifecycle.preStop (exec, sleep or httpGet); postStart has no network meaning."""
+    doc = check.mapping(value, path)
+    check.fields(doc, path, {"preStop"}, {"postStart"})
+    if "preStop" not in doc:
+        return None
+    hook = check.mapping(doc["preStop"], f"{path}.preStop")
+    kinds = [k for k in ("exec", "sleep", "httpGet") if k in hook]
+    check.fields(hook, f"{path}.preStop", {"exec", "sleep", "httpGet"})
+    if len(kinds) != 1:
+        check.error(f"{path}.preStop", "give exactly one of exec, sleep, httpGet")
+        return None
+    where = f"{path}.preStop.{kinds[0]}"
+    action = check.mapping(hook[kinds[0]], where)
+    if kinds[0] == "exec":
+        check.fields(action, where, {"command"})
+        command = strings(action.get("command"), check, f"{where}.command")
+        if not command:
+            check.error(f"{where}.command", "an exec hook needs a command")
+        return Hook("exec", command=command)
+    if kinds[0] == "sleep":
+        check.fields(action, where, {"seconds"})
+        seconds = check.integer(action.get("seconds"), f"{where}.seconds", 0, 10**6)
+        return Hook("sleep", seconds=seconds or 0)
+    check.fields(action, where, {"port", "path", "host", "scheme", "httpHeaders"})
+    port = check.port_ref(action.get("port"), f"{where}.port")
+    path_value = action.get("path", "/")
+    if not isinstance(path_value, str):
+        check.error(f"{where}.path", f"must be a string, got {path_value!r}")
+        path_value = "/"
+    return Hook("httpGet", port=port or 0, path=path_value)
 
 
 def _probe(value: Any, check: Checker, path: str) -> Probe | None:
@@ -238,9 +310,13 @@ def _probe(value: Any, check: Checker, path: str) -> Probe | None:
     if action.get("httpHeaders"):
         check.warn(f"{path}.{kind}.httpHeaders", "has no effect in kemu and is ignored")
     port = check.port_ref(action.get("port"), f"{path}.{kind}.port")
+    probe_path = action.get("path", "/")
+    if not isinstance(probe_path, str):
+        check.error(f"{path}.{kind}.path", f"must be a string, got {probe_path!r}")
+        return None
     if port is None:
         return None
-    return Probe(kind, port=port, path=str(action.get("path", "/")), **values)
+    return Probe(kind, port=port, path=probe_path, **values)
 
 
 def parse_namespace(doc: dict[str, Any], check: Checker) -> None:

@@ -5,7 +5,7 @@ import pytest
 
 from kemu.errors import ScenarioError
 from kemu.scenario import parse_scenario
-from kemu.scenario.objects import PodSpec, replacement, scale
+from kemu.scenario.objects import PodSpec, Rollout, replacement, scale
 from kemu_topologies.zones import ZONE_LABEL
 from tests.unit.scenario.test_scenario import scenario
 
@@ -78,7 +78,7 @@ def test_applied_services_get_addresses_after_the_others_and_can_be_deleted():
                       {"at": 2, "action": "delete", "kind": "Service", "name": "late"})
     doc["workloads"].append({**SERVICE, "metadata": {"name": "first"}})
     spec = parse_scenario(doc)
-    assert [s.name for s in spec.services] == ["kube-dns", "first"]  # "late" comes later
+    assert [s.name for s in spec.services] == ["kubernetes", "kube-dns", "first"]  # "late" later
     applied = spec.events[0].objects[0]
     assert applied.name == "late"
     assert applied.cluster_ip not in ("", *(s.cluster_ip for s in spec.services))
@@ -198,3 +198,23 @@ def test_a_background_server_port_is_not_shared():
     doc["measurements"] = [{"name": "load", "background": True, **iperf},
                            {"name": "again", **iperf}]
     assert "again would start its iperf3 server" in problems(doc)[0][1]
+
+
+def test_rollout_limits_round_as_the_deployment_controller_does():
+    # pkg/controller/deployment/util: maxSurge rounds up, maxUnavailable down; never both 0.
+    assert Rollout().limits(4) == (1, 1)
+    assert Rollout().limits(3) == (1, 0)
+    assert Rollout(max_surge=0, max_unavailable="10%").limits(5) == (0, 1)
+    assert Rollout(max_surge="50%", max_unavailable=2).limits(3) == (2, 2)
+
+
+def test_a_rollout_replaces_the_pods_under_new_names():
+    doc = with_events({"at": 1, "action": "rollout", "deployment": "web"})
+    doc["measurements"][0]["to"] = {"pod": "web-3"}  # the rollout's second new pod
+    (event,) = parse_scenario(doc).events
+    assert event.pods == ("default/web-2", "default/web-3")
+    strategy = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 0,
+                                                            "maxUnavailable": "0%"}}
+    doc["workloads"][0]["spec"]["strategy"] = strategy
+    assert ("workloads[0].spec.strategy.rollingUpdate.maxUnavailable",
+            "may not be 0 when `maxSurge` is 0") in problems(doc)

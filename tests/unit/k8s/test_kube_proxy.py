@@ -10,12 +10,13 @@ leaves out on a kernel without nfnetlink_acct, like this one. The hostname, node
 cluster CIDR are that test's (testHostname, testNodeIP, the local detector's 10.0.0.0/8).
 """
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from kemu.k8s.endpoints import Endpoint
-from kemu.k8s.kube_proxy import health
+from kemu.k8s.kube_proxy import health, sync_due
 from kemu.k8s.kube_proxy import iptables as kube_proxy
 from kemu.k8s.kube_proxy.conntrack import stale_entries
 from kemu.k8s.kube_proxy.topology import categorize
@@ -174,3 +175,52 @@ def test_health_check_node_port_answers_with_the_local_endpoint_count():
                     '\t"localEndpoints": 1,\n\t"serviceProxyHealthy": true\n}')
     assert health.service("ns", "web", 0, True)[0] == 503
     assert health.service("ns", "web", 2, False)[0] == 503
+
+
+def test_the_runner_writes_at_once_when_idle_else_after_min_sync_period():
+    # kube-proxy's defaults: minSyncPeriod 1 s, syncPeriod 30 s.
+    assert sync_due(True, None, 1, 30)  # never synced
+    assert sync_due(True, 1.0, 1, 30) and not sync_due(True, 0.4, 1, 30)
+    assert not sync_due(False, 29.9, 1, 30) and sync_due(False, 30, 1, 30)  # the resync
+    assert sync_due(True, 0.0, 0, 30)  # the fast profile: every change at once
+
+
+class Sink:
+    def __init__(self):
+        self.texts = []
+
+    def sync(self, text):
+        self.texts.append(text)
+        return True
+
+
+def test_changes_held_back_are_written_together():
+    from kemu.k8s.controllers import View
+    from kemu.k8s.kube_proxy import KubeProxy
+
+    sink = Sink()
+    proxy = KubeProxy("test-hostname", "192.168.0.2", "10.0.0.0/8", sink)
+    views = [View(SERVICES[:n], [], {}, [], ENDPOINTS) for n in (1, 2, 3)]
+    proxy.sync(views[0])
+    proxy.sync(views[1])  # within a second of the last sync: held
+    proxy.sync(views[2])
+    assert len(sink.texts) == 1 and not proxy.health.healthy(proxy.health.oldest_pending + 61)
+    proxy.last_end -= 1.0  # a second later
+    proxy.flush()
+    assert len(sink.texts) == 2 and "ns3/svc3" in sink.texts[-1]  # the latest, once
+    proxy.flush()
+    assert len(sink.texts) == 2
+
+
+def test_prefer_close_keeps_traffic_in_the_nodes_zone_while_it_has_endpoints():
+    # pkg/proxy/topology.go, topologyModeFromHints: hints used when every endpoint has one.
+    svc = replace(SERVICES[0], traffic_distribution="PreferClose")
+    eps = [ep("10.180.0.1", zone="zone-a"), ep("10.180.0.2", zone="zone-b"),
+           ep("10.180.0.3", zone="zone-a")]
+    port = svc.ports[0]
+    assert [e.ip for e in categorize(eps, svc, port, "n", "zone-a").cluster] == \
+        ["10.180.0.1", "10.180.0.3"]
+    assert len(categorize(eps, svc, port, "n", "zone-c").cluster) == 3  # none in its zone
+    assert len(categorize(eps, SERVICES[0], port, "n", "zone-a").cluster) == 3  # not asked
+    unzoned = [*eps, ep("10.180.0.4")]
+    assert len(categorize(unzoned, svc, port, "n", "zone-a").cluster) == 4  # no hints at all

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from kemu.k8s import dns
-from kemu.k8s.endpoints import Endpoint, endpoints
+from kemu.k8s.endpoints import Endpoint
 from kemu.k8s.kube_proxy import iptables as kube_proxy
 from kemu.k8s.store import PodStatus
 from kemu.kernel.iptables import declared_chains, with_stale_deleted
@@ -113,17 +113,6 @@ def pod(name, ip, node, port_name="http", number=8080, ready=True, namespace="de
     spec = PodSpec(name, namespace, {"app": "web"},
                    (Container("c", "kemu/http-echo", ports=(ContainerPort(number, port_name),)),))
     return PodStatus(spec, ip, node, ready)
-
-
-def test_endpoints_are_ready_selected_pods_with_their_named_port():
-    svc = Service("web", selector={"app": "web"}, ports=(ServicePort(80, "http", name="http"),))
-    pods = [pod("a", "10.244.0.2", "n1"), pod("b", "10.244.1.2", "n2", number=9090),
-            pod("c", "10.244.1.3", "n2", ready=False), pod("d", "10.244.2.2", "n3", "other"),
-            pod("e", "10.244.2.3", "n3", namespace="other")]
-    assert endpoints(svc, svc.ports[0], pods) == [
-        Endpoint("default/a", "10.244.0.2", "n1", 8080),
-        Endpoint("default/b", "10.244.1.2", "n2", 9090)]
-    assert endpoints(Service("x", ports=svc.ports), svc.ports[0], pods) == []  # no selector
 
 
 SERVICES = [

@@ -18,7 +18,7 @@ def test_changes_bump_the_version_and_non_changes_do_not():
     store.update_pod("default/a", ip="10.0.0.2")
     v1 = store.version
     store.update_pod("default/a", ip="10.0.0.2")
-    store.set_endpoints({})
+    store.set_endpoints({}, [])
     store.delete("Service", "default/none")
     assert v1 == v0 + 2 and store.version == v1
 
@@ -65,10 +65,11 @@ def test_a_node_that_stopped_answering_is_not_ready_after_the_grace_period():
     store.update_pod("default/web-0", ip="10.244.0.2", ready=True)
     controllers = Controllers(store, 0.0)
     controllers.reconcile()
-    assert store.endpoints()[("default/web", "")]
+    assert store.endpoints()[("default/web", "")][0].ready
     store.set_node("n1", unreachable_since=0.0)  # long ago: the grace period has passed
     controllers.reconcile()
-    assert not store.node("n1").ready and store.endpoints()[("default/web", "")] == []
+    (gone,) = store.endpoints()[("default/web", "")]  # still in its slice, not ready
+    assert not store.node("n1").ready and not gone.ready
     store.set_node("n1", unreachable_since=None)
     controllers.reconcile()
-    assert store.node("n1").ready and store.endpoints()[("default/web", "")]
+    assert store.node("n1").ready and store.endpoints()[("default/web", "")][0].ready

@@ -62,8 +62,10 @@ def test_defaults_and_placement():
     assert s.placement == {"default/web-0": "node1", "default/web-1": "node2",
                            "kube-system/coredns": "node1"}
     assert s.dns.enabled and s.dns.cluster_ip == "10.96.0.10"
-    assert [(svc.key, svc.cluster_ip) for svc in s.services] == [("kube-system/kube-dns",
-                                                                  "10.96.0.10")]
+    # Every cluster's `kubernetes` Service, on the range's first address, then cluster DNS.
+    assert [(svc.key, svc.cluster_ip) for svc in s.services] == [
+        ("default/kubernetes", "10.96.0.1"), ("kube-system/kube-dns", "10.96.0.10")]
+    assert s.slices[0].endpoints[0].ip == "172.18.0.2"  # the first node: no API server there
     assert s.measurements[0].params == {"repeat": 1, "warmup": 0, "count": 10, "interval": 0.2,
                                         "size": 56}
 

@@ -1,0 +1,99 @@
+"""A Deployment's rollout, as the Deployment controller drives it (kubernetes
+pkg/controller/deployment, rolling.go and recreate.go), e.g. after `kubectl rollout restart`:
+new pods replace the old ones, in the background.
+
+- RollingUpdate: new pods are made while the Deployment has at most replicas + maxSurge pods
+  (surge rounded up); old pods are deleted — gracefully, terminating first — while at least
+  replicas - maxUnavailable (rounded down) stay available; a pod is available once it has
+  been ready for minReadySeconds. Not-ready old pods go first.
+- Recreate: every old pod is deleted, and once they are all gone the new ones are made.
+Each step is taken when the pods' state allows it, checked every tenth of a second (the
+controller reacts to pod changes as fast).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from kemu.scenario.objects import Rollout
+
+if TYPE_CHECKING:
+    from kemu.cluster.workloads import Workloads
+
+STEP_S = 0.1
+
+
+class RollingUpdate:
+    def __init__(self, cluster: Workloads, deployment: str, rollout: Rollout,
+                 new: list[str]):
+        """`new`: the names the new pods take, in order (as the scenario's check foresaw)."""
+        self.cluster, self.deployment, self.rollout = cluster, deployment, rollout
+        self.old = cluster.replicas(deployment)
+        self.names = list(new)
+        self.made: list[str] = []
+        self.stopped = threading.Event()
+        self.error = ""
+        self.thread = threading.Thread(target=self._run, name=f"rollout {deployment}",
+                                       daemon=True)
+
+    def start(self) -> RollingUpdate:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=30)
+
+    def _run(self) -> None:
+        try:
+            if self.rollout.type == "Recreate":
+                self._recreate()
+            else:
+                self._rolling()
+        except Exception as e:  # noqa: BLE001 — reported by Cluster.check; the run goes on
+            self.error = f"rollout of {self.deployment}: {e}"
+
+    def _available(self, key: str) -> bool:
+        status = self.cluster.store.pod(key) if key in self.cluster.pods else None
+        return bool(status and status.ready and not status.terminating and
+                    status.ready_since is not None and
+                    time.monotonic() - status.ready_since >= self.rollout.min_ready_s)
+
+    def _alive(self, keys: list[str]) -> list[str]:
+        pods = self.cluster.pods
+        return [k for k in keys if k in pods and not pods[k].terminating]
+
+    def _rolling(self) -> None:
+        replicas = len(self.old)
+        surge, unavailable = self.rollout.limits(replicas)
+        while not self.stopped.is_set():
+            old, new = self._alive(self.old), self._alive(self.made)
+            available = [k for k in old + new if self._available(k)]
+            if not old and len([k for k in new if self._available(k)]) >= replicas:
+                return
+            room = min(replicas + surge - len(old) - len(new), replicas - len(new))
+            if room > 0 and self.names:
+                batch, self.names = self.names[:room], self.names[room:]
+                self.made += batch
+                self.cluster.create_replicas(self.deployment, batch)
+                continue
+            extra = len(available) - (replicas - unavailable)
+            if extra > 0 and old:
+                # Not-ready pods first, then the newest (highest index), as the controller
+                # scales down.
+                order = sorted(old, key=lambda k: (self._available(k),
+                                                   -int(k.rsplit("-", 1)[1])))
+                for key in order[:extra]:
+                    self.cluster.delete_replica(key)
+            self.stopped.wait(STEP_S)
+
+    def _recreate(self) -> None:
+        for key in self._alive(self.old):
+            self.cluster.delete_replica(key)
+        while any(k in self.cluster.pods for k in self.old):
+            if self.stopped.wait(STEP_S):
+                return
+        self.made = list(self.names)
+        self.cluster.create_replicas(self.deployment, self.made)
