@@ -19,10 +19,12 @@ In `l2` mode (MetalLB's layer 2) there is no rewriting: the app answers ARP for 
 the MAC of one healthy node (the leader), which takes the traffic itself (kube-proxy has rules
 for the VIP), and on failover announces the new leader with a gratuitous ARP.
 
-Health checks are made inline, as hardware load balancers do: the app sends a TCP SYN from the
-checker's address to each member's node port and reads the SYN-ACK (healthy) or RST / silence
-(unhealthy) back from the switch; thresholds turn results into health. State (VIPs, members,
-health, checks made, events) is served as JSON over HTTP on the state port.
+Health checks are made inline, as hardware load balancers do, from the checker's address to
+each member's checked port (its node port, kube-proxy's health server, or the Service's
+health check node port, as the preset says): a `tcp` check sends a SYN and reads a SYN-ACK (healthy)
+or RST / silence (unhealthy); an `http` check completes the handshake, sends a GET for the
+path and reads the status line (200-399 healthy). Thresholds turn results into health. State
+(VIPs, members, health, checks made, events) is served as JSON over HTTP on the state port.
 
 The same module runs under upstream Ryu (`ryu-manager kemu.edge.app`) where that works: only
 the import names differ.
@@ -65,6 +67,7 @@ class Member:
     def __init__(self, spec: dict[str, Any], health: dict[str, Any]):
         self.node, self.ip, self.mac, self.port = spec["node"], spec["ip"], spec["mac"], \
             spec["port"]
+        self.check_port = spec.get("check_port") or spec["port"]
         self.healthy = True  # a new member is trusted until checks say otherwise
         self.ok = self.bad = 0
         self.checks = 0
@@ -72,6 +75,7 @@ class Member:
         # MAC, and a reply held in an ARP queue would count as a failure.
         self.next_check = time.time() + 1.0
         self.pending: tuple[int, float] | None = None  # (source port, deadline)
+        self.requested = False  # http: the request is sent, the status line awaited
         self.health = health
         self.changed_at = time.time()
 
@@ -139,8 +143,8 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
             old = {(b.ip, b.port): b for b in self.members.get(key, [])}
             members = [old.get((s["ip"], s["port"])) or Member(s, vip["health"])
                        for s in vip["backends"]]
-            for b in members:
-                b.health = vip["health"]
+            for b, spec in zip(members, vip["backends"], strict=True):
+                b.health, b.check_port = vip["health"], spec.get("check_port") or spec["port"]
             known[key] = members
             self._program(number, vip, members)
         self.members = known
@@ -155,7 +159,7 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
             return
         live = [b for b in members if b.healthy]
         if not live and vip["health"].get("fail_open"):
-            live = members  # like AWS NLB: with no healthy target, send to all
+            live = members  # as AWS NLB and GCE do: with no healthy backend, send to all
         buckets = [parser.OFPBucket(weight=1, actions=[
             parser.OFPActionSetField(eth_dst=b.mac),
             parser.OFPActionOutput(ofp.OFPP_NORMAL)]) for b in live]
@@ -194,7 +198,8 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
             return
         segment, ip = pkt.get_protocol(tcp.tcp), pkt.get_protocol(ipv4.ipv4)
         if segment and ip:
-            self._health_reply(ip, segment, pkt.get_protocol(ethernet.ethernet), in_port)
+            payload = pkt.protocols[-1] if isinstance(pkt.protocols[-1], bytes) else b""
+            self._health_reply(ip, segment, payload)
 
     def _arp_owner(self, address: str) -> str:
         if address == self.config.get("checker", {}).get("ip"):
@@ -230,14 +235,16 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
         self._send(pkt, port)
 
     def _send_tcp(self, member: Member, sport: int, bits: int, seq: int = 0,
-                  ack: int = 0) -> None:
+                  ack: int = 0, payload: bytes = b"") -> None:
         checker = self.config["checker"]
         pkt = packet.Packet()
         pkt.add_protocol(ethernet.ethernet(dst=member.mac, src=VIP_MAC,
                                            ethertype=ether_types.ETH_TYPE_IP))
         pkt.add_protocol(ipv4.ipv4(src=checker["ip"], dst=member.ip, proto=6))
-        pkt.add_protocol(tcp.tcp(src_port=sport, dst_port=member.port, seq=seq, ack=ack,
-                                 bits=bits, window_size=1024))
+        pkt.add_protocol(tcp.tcp(src_port=sport, dst_port=member.check_port, seq=seq, ack=ack,
+                                 bits=bits, window_size=8192))
+        if payload:
+            pkt.add_protocol(payload)
         self._send(pkt, self.datapath.ofproto.OFPP_NORMAL)
 
     # -- health ----------------------------------------------------------------------------
@@ -254,24 +261,46 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
                         changed |= self._result(b, False)  # no answer in time
                     if self.datapath is not None and not b.pending and now >= b.next_check:
                         sport = random.randint(20000, 60000)
-                        b.pending = (sport, now + b.health["timeout"])
+                        b.pending, b.requested = (sport, now + b.health["timeout"]), False
                         b.next_check = now + b.health["interval"]
                         self._send_tcp(b, sport, tcp.TCP_SYN, seq=random.randint(0, 2**31))
             if changed:
                 self._apply()
             hub.sleep(0.05)
 
-    def _health_reply(self, ip: Any, segment: Any, eth: Any, in_port: int) -> None:
+    def _health_reply(self, ip: Any, segment: Any, payload: bytes) -> None:
         for members in self.members.values():
             for b in members:
-                if b.pending and ip.src == b.ip and segment.src_port == b.port and \
+                if b.pending and ip.src == b.ip and segment.src_port == b.check_port and \
                         segment.dst_port == b.pending[0]:
-                    alive = bool(segment.bits & tcp.TCP_SYN and segment.bits & tcp.TCP_ACK)
-                    if alive:  # close the half-open connection, as a checker would
-                        self._send_tcp(b, segment.dst_port, tcp.TCP_RST, seq=segment.ack)
-                    if self._result(b, alive):
-                        self._apply()
+                    self._answer(b, segment, payload)
                     return
+
+    def _answer(self, b: Member, segment: Any, payload: bytes) -> None:
+        """One segment of a check's connection: its verdict, or the next step (http)."""
+        sport = segment.dst_port
+        syn_ack = bool(segment.bits & tcp.TCP_SYN and segment.bits & tcp.TCP_ACK)
+        verdict: bool | None = None
+        if b.health.get("check") == "http" and syn_ack and not b.requested:
+            request = (f"GET {b.health.get('path') or '/'} HTTP/1.1\r\nHost: {b.ip}:"
+                       f"{b.check_port}\r\nUser-Agent: kemu-lb-health\r\n"
+                       f"Connection: close\r\n\r\n").encode()
+            self._send_tcp(b, sport, tcp.TCP_ACK | tcp.TCP_PSH, seq=segment.ack,
+                           ack=segment.seq + 1, payload=request)
+            b.requested = True
+            return
+        if b.health.get("check") == "http" and b.requested and payload:
+            status = payload.split(b"\r\n", 1)[0].split()
+            verdict = len(status) > 1 and status[1].isdigit() and 200 <= int(status[1]) < 400
+            self._send_tcp(b, sport, tcp.TCP_RST, seq=segment.ack)
+        elif b.health.get("check") != "http":
+            verdict = syn_ack
+            if syn_ack:  # close the half-open connection, as a checker would
+                self._send_tcp(b, sport, tcp.TCP_RST, seq=segment.ack)
+        elif segment.bits & (tcp.TCP_RST | tcp.TCP_FIN):
+            verdict = False  # refused, or closed without an answer
+        if verdict is not None and self._result(b, verdict):
+            self._apply()
 
     def _result(self, b: Member, ok: bool) -> bool:
         """Count a check; True when the member's health flipped."""

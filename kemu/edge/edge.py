@@ -120,7 +120,8 @@ class Edge:
     def wait_settled(self, services: list[Service], endpoints: EndpointMap,
                      nodes: list[str]) -> None:
         """Ready: every backend has been checked and found as it should be (a node with no
-        local endpoint of a Local service stays unhealthy: that is its steady state)."""
+        local endpoint of a Local service stays unhealthy: that is its steady state; every node
+        whose kube-proxy answers is healthy to a check of kube-proxy's health)."""
         expected: dict[tuple[str, int], set[str]] = {}
         budget = 5.0
         for svc in services:
@@ -131,9 +132,9 @@ class Edge:
                          + health["timeout"] + 5)
             for port in svc.ports:
                 eps = ready(endpoints.get((svc.key, port.name), []))
-                local = svc.external_traffic_policy == "Local"
-                expected[(svc.load_balancer_ip, port.port)] = \
-                    {e.node for e in eps} if local else (set(nodes) if eps else set())
+                healthy = {e.node for e in eps} if svc.external_traffic_policy == "Local" \
+                    else set(nodes) if eps or health["port"] == "healthz" else set()
+                expected[(svc.load_balancer_ip, port.port)] = healthy
         deadline = time.monotonic() + patience(budget)
         while True:
             vips = (self.state_of_app() or {}).get("vips", [])

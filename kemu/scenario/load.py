@@ -152,6 +152,13 @@ def _addresses(services: list[Service], applied: list[tuple[int, Service]],
                                              "and NodePorts work")
     for key, what in clashes:
         checks.error_at(key, what)
+    for svc in everything:
+        if external and svc.type == "LoadBalancer" and not svc.allocate_lb_node_ports and \
+                external.load_balancer.health(svc.external_traffic_policy)["port"] == "traffic":
+            checks.error_at(svc.key, f"spec.allocateLoadBalancerNodePorts: false, but the "
+                                     f"{external.load_balancer.preset} load balancer checks "
+                                     f"the Service's node port (allocate node ports, or use a "
+                                     f"preset that checks kube-proxy's health)")
     first = everything[:len(services)]
     made = {(i, svc.key): svc for (i, _), svc in zip(new, everything[len(services):],
                                                       strict=True)}

@@ -95,24 +95,40 @@ class DNSConfig:
 
 # -- the world outside the cluster -----------------------------------------------------------
 
-# What users meet in practice (shared/reference/published-cni-figures.csv):
-#   gce        nodeport mode; Cluster: every 8 s, 3 failures (≈24 s); Local: every 3 s, 2 (≈6 s)
-#   aws-nlb    nodeport mode; every 30 s, 2 failures; with no healthy target it fails open
+# The cloud providers' load balancers as Kubernetes' providers configure them (reference file;
+# cloud-provider-gcp, the in-tree AWS provider): what each checks, how often, how many results
+# flip a backend. A check is `tcp` (a connection) or `http` (200-399 to GET `path`), on the
+# traffic's node port (`traffic`), kube-proxy's health server (`healthz`, 10256) or the
+# Service's health check node port (`health-check-node-port`).
+#   gce        Cluster: kube-proxy's /healthz every 8 s, 3 failures; Local: the health check
+#              node port every 3 s, 2 failures; fails open when no backend is healthy
+#   aws-nlb    Cluster: TCP to the node port every 30 s, 3 / 3; Local: /healthz on the health
+#              check node port every 10 s, 2 / 2; fails open
 #   metallb-l2 one node answers ARP for the VIP; failover by gratuitous ARP in a few seconds
+_TCP = {"check": "tcp", "port": "traffic", "path": ""}
+_HCNP = {"check": "http", "port": "health-check-node-port", "path": "/healthz"}
 PRESETS: dict[str, dict[str, Any]] = {
     "gce": {"mode": "nodeport",
-            "Cluster": {"interval": 8, "timeout": 1, "healthy_threshold": 1,
-                        "unhealthy_threshold": 3, "fail_open": False},
-            "Local": {"interval": 3, "timeout": 1, "healthy_threshold": 1,
-                      "unhealthy_threshold": 2, "fail_open": False}},
+            "Cluster": {"check": "http", "port": "healthz", "path": "/healthz", "interval": 8,
+                        "timeout": 1, "healthy_threshold": 1, "unhealthy_threshold": 3,
+                        "fail_open": True},
+            "Local": {**_HCNP, "interval": 3, "timeout": 1, "healthy_threshold": 1,
+                      "unhealthy_threshold": 2, "fail_open": True}},
     "aws-nlb": {"mode": "nodeport",
-                "Cluster": {"interval": 30, "timeout": 10, "healthy_threshold": 5,
-                            "unhealthy_threshold": 2, "fail_open": True}},
+                "Cluster": {**_TCP, "interval": 30, "timeout": 10, "healthy_threshold": 3,
+                            "unhealthy_threshold": 3, "fail_open": True},
+                "Local": {**_HCNP, "interval": 10, "timeout": 10, "healthy_threshold": 2,
+                          "unhealthy_threshold": 2, "fail_open": True}},
+    # MetalLB checks no port: a node announces while it is alive (memberlist) and, for Local,
+    # has a ready endpoint; kube-proxy's health and the health check node port stand for that.
     "metallb-l2": {"mode": "l2",
-                   "Cluster": {"interval": 1, "timeout": 1, "healthy_threshold": 1,
-                               "unhealthy_threshold": 3, "fail_open": False}},
+                   "Cluster": {"check": "http", "port": "healthz", "path": "/healthz",
+                               "interval": 1, "timeout": 1, "healthy_threshold": 1,
+                               "unhealthy_threshold": 3, "fail_open": False},
+                   "Local": {**_HCNP, "interval": 1, "timeout": 1, "healthy_threshold": 1,
+                             "unhealthy_threshold": 3, "fail_open": False}},
     "custom": {"mode": "nodeport",
-               "Cluster": {"interval": 1, "timeout": 0.5, "healthy_threshold": 1,
+               "Cluster": {**_TCP, "interval": 1, "timeout": 0.5, "healthy_threshold": 1,
                            "unhealthy_threshold": 2, "fail_open": False}},
 }
 HEALTH_KEYS = {"interval": "interval", "timeout": "timeout",

@@ -185,6 +185,35 @@ def test_metallb_l2_one_leader_answers_and_a_new_one_announces_itself():
             cluster.node_up(leader)
 
 
+def test_gce_checks_kube_proxys_health_and_the_health_check_node_port():
+    """As cloud-provider-gcp configures them: a Cluster Service's backends are checked on
+    kube-proxy's /healthz (10256), a Local one's on its health check node port, which only
+    nodes with a local endpoint answer with 200."""
+    solo = {**web(1), "metadata": {"name": "solo"}}
+    solo["spec"] = {**solo["spec"], "selector": {"matchLabels": {"app": "solo"}}}
+    solo["spec"]["template"] = {"metadata": {"labels": {"app": "solo"}},
+                                "spec": {**solo["spec"]["template"]["spec"],
+                                         "nodeName": "node1"}}
+    local = lb_service("solo", "Local")
+    local["spec"]["selector"] = {"app": "solo"}
+    with running_cluster(external_doc("gce", [web(), lb_service("web"), solo, local])) as \
+            cluster:
+        hcnp = next(s.health_check_node_port for s in cluster.scenario.services
+                    if s.name == "solo")
+        capture = Capture(cluster.exec_prefix(cluster.nodes["node2"]), "eth0",
+                          f"tcp dst port 10256 or tcp dst port {hcnp}", decode=("-A",))
+        time.sleep(2)
+        seen = capture.stop()
+        assert "GET /healthz HTTP/1.1" in seen and f".{hcnp}: " in seen and ".10256: " in seen
+        health = {v["service"]: {b["node"] for b in v["backends"] if b["healthy"]}
+                  for v in cluster.load_balancer_state()["vips"]}
+        assert health == {"default/web": {"node1", "node2", "node3"},
+                          "default/solo": {"node1"}}
+        client = cluster.externals["client"]
+        records = requests(cluster, client, f"http://{vip(cluster, 'solo')}/", 6)
+        assert {r.get("pod") for r in records} == {"solo-0"}
+
+
 def test_kemu_clean_removes_a_killed_runs_ovs_bridge(tmp_path):
     doc = external_doc()
     doc["measurements"] = [{"name": "slow", "type": "ping", "from": {"pod": "web-0"},
