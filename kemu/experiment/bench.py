@@ -207,16 +207,8 @@ def bringup(log: Log, ladder: list[tuple[int, int]]) -> list[dict[str, Any]]:
 
 def control_plane(log: Log) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    log("control plane: endpoint removal after a pod dies")
-    doc = scenario_doc(3, 0)
-    doc["workloads"] = doc_lb_workloads("ClusterIP")
-    with cluster(doc) as built:
-        dead = built.pods["default/web-1"].ip
-        started = time.monotonic()
-        built.crash_pod("default/web-1")
-        while any(f"{dead}:8080" in built.node_rules(n) for n in built.nodes):
-            time.sleep(0.01)
-        out["endpoint_removal_s"] = round(time.monotonic() - started, 3)
+    for profile in ("upstream", "fast"):
+        out.update(_endpoint_removal(log, profile))
     log("control plane: calico-bgp convergence after a node rejoins")
     with cluster(scenario_doc(3, 0, "calico-bgp")) as built:
         out["calico_build_converged_s"] = round(built.timings["ready_s"] +
@@ -252,10 +244,49 @@ def control_plane(log: Log) -> dict[str, Any]:
     return out
 
 
-def doc_lb_workloads(kind: str = "LoadBalancer") -> list[dict[str, Any]]:
+def _endpoint_removal(log: Log, profile: str) -> dict[str, Any]:
+    """How long until no node's rules send to a pod that died, under a timing profile: the
+    first of two pods killed 0.2 s apart, the second (kube-proxy's minSyncPeriod holds it
+    back), and the pods of a node that stopped answering (nodeMonitorGracePeriod)."""
+    suffix = "" if profile == "upstream" else f"_{profile}"
+    log(f"control plane ({profile} timing): endpoint removal after pods and a node die")
+    doc = scenario_doc(3, 0)
+    doc["cluster"]["timing"] = profile
+    doc["workloads"] = doc_lb_workloads("ClusterIP", replicas=6)
+
+    def gone(ip: str, nodes: list[str]) -> bool:
+        return not any(f"{ip}:8080" in built.node_rules(n) for n in nodes)
+
+    out: dict[str, Any] = {}
+    with cluster(doc) as built:
+        nodes = list(built.nodes)
+        first, second = (built.pods[f"default/web-{i}"].ip for i in (0, 3))
+        started = time.monotonic()
+        built.crash_pod("default/web-0")
+        time.sleep(0.2)
+        built.crash_pod("default/web-3")
+        removed: dict[str, float] = {}
+        while len(removed) < 2:
+            for key, ip in (("first", first), ("second", second)):
+                if key not in removed and gone(ip, nodes):
+                    removed[key] = time.monotonic() - started
+            time.sleep(0.01)
+        out[f"endpoint_removal{suffix}_s"] = round(removed["first"], 3)
+        out[f"endpoint_removal_second{suffix}_s"] = round(removed["second"] - 0.2, 3)
+        victim = next(p.ip for p in built.pods.values() if p.node.name == "node3" and p.running)
+        started = time.monotonic()
+        built.node_down("node3")
+        while not gone(victim, ["node1", "node2"]):
+            time.sleep(0.05)
+        out[f"node_failure_removal{suffix}_s"] = round(time.monotonic() - started, 3)
+        built.node_up("node3")
+    return out
+
+
+def doc_lb_workloads(kind: str = "LoadBalancer", replicas: int = 3) -> list[dict[str, Any]]:
     return [
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": {
+         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}}, "template": {
              "metadata": {"labels": {"app": "web"}},
              "spec": {"containers": [{"name": "c", "image": "kemu/http-echo",
                                       "ports": [{"containerPort": 8080}]}]}}}},
