@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -169,18 +170,21 @@ class Cluster(Workloads):
     def _node_agents(self) -> list[Any]:
         """Each node's kube-proxy and NetworkPolicy agent, hooked into its chains: the
         policies' last, so they come first (before KUBE-FORWARD accepts what kube-proxy
-        marked, as a policy engine's chains do in a cluster)."""
+        marked, as a policy engine's chains do in a cluster). The nodes in parallel."""
         cidr = str(self.scenario.cluster.pod_cidr)
-        agents: list[Any] = []
-        for name, node in self.nodes.items():
+
+        def agents(name: str) -> tuple[KubeProxy, PolicyAgent]:
+            node = self.nodes[name]
             proxy_chains, policy_chains = ChainSet(node, PROXY_JUMPS), ChainSet(node, POLICY_JUMPS)
             proxy_chains.install()
             policy_chains.install()
-            self.proxies.append(kube_proxy.setup(node, cidr, proxy_chains,
-                                                 self.scenario.cluster.timing,
-                                                 self.zones.get(name, "")))
-            agents += [self.proxies[-1], PolicyAgent(name, policy_chains)]
-        return agents
+            return (kube_proxy.setup(node, cidr, proxy_chains, self.scenario.cluster.timing,
+                                     self.zones.get(name, "")), PolicyAgent(name, policy_chains))
+
+        with ThreadPoolExecutor(max_workers=min(8, len(self.nodes) or 1)) as pool:
+            made = list(pool.map(agents, self.nodes))
+        self.proxies += [proxy for proxy, _ in made]
+        return [agent for pair in made for agent in pair]
 
     def _proxy_mode(self) -> str:
         """kube-proxy's mode: ipvs is asked for, but kemu programs iptables (the kernel may
@@ -304,8 +308,8 @@ class Cluster(Workloads):
             update.stop()
         if self.controllers:
             self.controllers.stop()
-        for proxy in self.proxies:
-            attempt(f"kube-proxy of {proxy.node}", proxy.stop)
+        with ThreadPoolExecutor(max_workers=min(8, len(self.proxies) or 1)) as pool:
+            list(pool.map(lambda p: attempt(f"kube-proxy of {p.node}", p.stop), self.proxies))
         if self.edge:
             attempt("external hosts", self.edge.stop)
         for name, kubelet in self.kubelets.items():

@@ -32,6 +32,9 @@ def setup(node: K8sNode, cluster_cidr: str, chains: ChainSet, timing: Timing,
                      HealthServers(node.netns), timing.sync_s, timing.min_sync_s, zone)
 
 
+POLL_S = 0.1  # how soon a server notices it is to stop
+
+
 class Conntrack:
     def __init__(self, where: Netns):
         self.where = where
@@ -87,8 +90,8 @@ class HealthServers:
                     continue
                 sock = call_in(self.where, partial(socket.create_server, ("0.0.0.0", port)))
                 server = self.servers[port] = _Server(sock, handler)
-                threading.Thread(target=server.serve_forever, name=f"kube-proxy:{port}",
-                                 daemon=True).start()
+                threading.Thread(target=server.serve_forever, args=(POLL_S,),
+                                 name=f"kube-proxy:{port}", daemon=True).start()
 
     def stop(self) -> None:
         with self.lock:

@@ -30,7 +30,14 @@ from kemu.kernel.exec import HOST, Netns, Result, call_in, run
 from kemu.kernel.node import K8sNode
 from kemu.kernel.processes import Process, stop_all
 from kemu.kernel.records import RunState, delete_netns, remove_path
-from kemu.scenario.objects import PodSpec, Probe
+from kemu.registry import images
+from kemu.scenario.objects import Container, PodSpec, Probe
+
+
+def _kemus(container: Container) -> bool:
+    """Whether kemu's own program runs for it (a built-in image or the stand-in)."""
+    return not container.command and (container.stand_in or container.image in images())
+
 
 NETNS_ETC = Path("/etc/netns")  # `ip netns exec NAME` bind-mounts files from here over /etc
 
@@ -156,21 +163,28 @@ class Kubelet:
             pod.containers.remove(container)
             raise KemuError(f"pod {pod.spec.key}: container {name}: {e}") from None
 
-    def wait_running(self, pod: Pod, timeout: float = 10.0) -> None:
-        """Wait until every container is alive and every declared TCP port listens."""
-        ports = [p.container_port for c in pod.spec.containers for p in c.ports
-                 if p.protocol == "TCP"]
-        deadline = time.monotonic() + patience(timeout)
+    def wait_running(self, pod: Pod, timeout: float = 10.0, best_effort_s: float = 2.0) -> None:
+        """Wait until every container is alive and its declared TCP ports listen. kemu's own
+        programs (its images, the stand-in) must listen within `timeout`; a program of the
+        user's (`command`) is waited for `best_effort_s` at most, and then the pod runs
+        anyway, as Kubernetes runs it: a port declared is not a port promised."""
+        ours = [p.container_port for c in pod.spec.containers if _kemus(c) for p in c.ports
+                if p.protocol == "TCP"]
+        theirs = [p.container_port for c in pod.spec.containers if not _kemus(c)
+                  for p in c.ports if p.protocol == "TCP"]
+        started = time.monotonic()
         while True:
             for spec, container in zip(pod.spec.containers, pod.containers, strict=True):
                 if not container.running():
                     raise NotReadyError(f"pod {pod.spec.key}: container {spec.name} exited "
                                         f"with code {container.returncode} (log: "
                                         f"{self.state.dir}/pods)")
-            if all(pod.listening(port) for port in ports):
+            waited = time.monotonic() - started
+            if all(pod.listening(port) for port in ours) and \
+                    (waited > best_effort_s or all(pod.listening(port) for port in theirs)):
                 return
-            if time.monotonic() > deadline:
-                raise NotReadyError(f"pod {pod.spec.key}: ports {ports} not listening after "
+            if waited > patience(timeout):
+                raise NotReadyError(f"pod {pod.spec.key}: ports {ours} not listening after "
                                     f"{patience(timeout):.0f} s")
             time.sleep(0.02)
 

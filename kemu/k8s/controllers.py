@@ -3,8 +3,10 @@ a second (a thread), from the store (store.py), so a change anywhere propagates 
 does in a cluster, with a delay that can be measured.
 
     kubelets' probes → pod readiness; node heartbeats → node readiness (after the grace
-    period, as the node lifecycle controller does) → endpoints (per service port)
-        → per node: kube-proxy's rules, the NetworkPolicy agent's rules
+    period, as the node lifecycle controller does) → EndpointSlices (the controller's,
+    batched if the scenario says so, and the manifests') → each Service port's endpoints
+        → per node: kube-proxy's rules (written at kube-proxy's own pace: minSyncPeriod),
+          the NetworkPolicy agent's rules
         → for the cluster: DNS records, the ingress controller's configuration
 
 Everything is rendered again when the store's version moved since the last step; the sinks

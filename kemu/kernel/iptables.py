@@ -48,15 +48,18 @@ class ChainSet:
         self.chains: dict[str, set[str]] = {}
 
     def install(self) -> None:
-        """Hook the owner's chains into the built-in ones: each jump prepended (`-I 1`) in
-        order, unless it is there, its chain made first. Owners installed later come first."""
-        script = []
+        """Hook the owner's chains into the built-in ones: its chains made, each jump
+        prepended (`-I 1`) in order — one iptables-restore for all (the node is new, so none
+        is there yet). Owners installed later come first."""
+        tables: dict[str, list[str]] = {}
         for table, builtin, rule in self.jumps:
             target = rule.rsplit("-j ", 1)[1].split()[0]
-            script += [f"iptables -w -t {table} -N {target} 2>/dev/null || true",
-                       f"iptables -w -t {table} -C {builtin} {rule} 2>/dev/null || "
-                       f"iptables -w -t {table} -I {builtin} 1 {rule}"]
-        self.node.run("sh", "-ec", "\n".join(script))
+            lines = tables.setdefault(table, [])
+            if f":{target} - [0:0]" not in lines:
+                lines.insert(0, f":{target} - [0:0]")
+            lines.append(f"-I {builtin} 1 {rule}")
+        self.node.run("iptables-restore", "--wait", "--noflush", input="".join(
+            f"*{table}\n" + "\n".join(lines) + "\nCOMMIT\n" for table, lines in tables.items()))
 
     def sync(self, text: str) -> bool:
         """Apply `text` if it differs from what is applied. True if anything changed."""

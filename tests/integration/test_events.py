@@ -236,3 +236,25 @@ def test_zones_put_the_wan_between_zones_only():
         cluster.set_link("wan", up=True)
         assert eventually(lambda: in_pod(cluster, "p1", "ping", "-c", "1", "-W", "1",
                                          cluster.pods["default/p4"].ip).returncode == 0)
+
+
+
+def test_prefer_close_keeps_traffic_in_the_clients_zone():
+    """trafficDistribution: PreferClose — a node's kube-proxy sends to its own zone's
+    endpoints while there are any (pkg/proxy/topology.go), to the others when there are
+    none."""
+    pods = [pod(f"web{i}", node=f"node{i}") for i in range(1, 5)]
+    for p in pods:
+        p["metadata"]["labels"] = {"app": "web"}
+    close = service("close", "web")
+    close["spec"]["trafficDistribution"] = "PreferClose"
+    doc = scenario_doc([*pods, close, pod("client", node="node1", port=0, image="kemu/sleep")],
+                       nodes=4)
+    doc["topology"] = ZONES
+    with running_cluster(doc) as cluster:
+        ip = next(s.cluster_ip for s in cluster.scenario.services if s.name == "close")
+        assert {curl(cluster, f"http://{ip}/") for _ in range(20)} == {"web1", "web2"}
+        for name in ("default/web1", "default/web2"):
+            cluster.delete_pod(name)
+        assert eventually(lambda: {curl(cluster, f"http://{ip}/") for _ in range(10)} ==
+                          {"web3", "web4"}, timeout=10)

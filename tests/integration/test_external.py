@@ -214,6 +214,22 @@ def test_gce_checks_kube_proxys_health_and_the_health_check_node_port():
         assert {r.get("pod") for r in records} == {"solo-0"}
 
 
+def test_load_balancer_source_ranges_let_only_their_clients_through():
+    """kube-proxy's KUBE-FW chain: traffic to the VIP from outside the ranges is dropped by
+    KUBE-PROXY-FIREWALL (the passthrough load balancer keeps the client's address)."""
+    allowed, closed = lb_service("allowed"), lb_service("closed")
+    allowed["spec"]["loadBalancerSourceRanges"] = ["192.168.100.0/24"]  # external.cidr
+    closed["spec"]["loadBalancerSourceRanges"] = ["203.0.113.0/24"]
+    with running_cluster(external_doc(workloads=[web(), allowed, closed])) as cluster:
+        client = cluster.externals["client"]
+        assert not [r for r in requests(cluster, client, f"http://{vip(cluster, 'allowed')}/",
+                                        5) if "error" in r]
+        (record,) = requests(cluster, client, f"http://{vip(cluster, 'closed')}/", 1,
+                             "--timeout", "1")
+        assert "timed out" in record["error"]
+        assert "traffic not accepted by KUBE-FW-" in cluster.node_rules("node1")
+
+
 def test_kemu_clean_removes_a_killed_runs_ovs_bridge(tmp_path):
     doc = external_doc()
     doc["measurements"] = [{"name": "slow", "type": "ping", "from": {"pod": "web-0"},

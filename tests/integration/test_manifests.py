@@ -55,6 +55,11 @@ LEGACY = {"apiVersion": "v1", "kind": "Pod",
                "args": [], "ports": [{"containerPort": 8000}]}]}}
 
 
+# A program of the user's that never listens on the port it declares: the pod runs anyway,
+# as in Kubernetes (a declared port is informational).
+LAZY = pod("lazy", node="node1", image="busybox:1.36")
+LAZY["spec"]["containers"][0]["command"] = ["sleep", "infinity"]
+
 # A hostPort: the node's port 18080 leads to the pod's 8080 (the portmap CNI plugin).
 HOSTPORT = pod("hostport", node="node2")
 HOSTPORT["spec"]["containers"][0]["ports"] = [{"containerPort": 8080, "hostPort": 18080}]
@@ -74,7 +79,7 @@ def cluster(tmp_path_factory):
         pytest.skip("nginx is not installed (scripts/setup.sh installs nginx-light)")
     conf = Path("/tmp/kemu-test-front.conf")
     conf.write_text(FRONT_CONF)
-    workloads = [NGINX, NGINX_SVC, METRICS, LEGACY, HOSTPORT, *KP_HEALTH,
+    workloads = [NGINX, NGINX_SVC, METRICS, LEGACY, HOSTPORT, *KP_HEALTH, LAZY,
                  pod("client", node="node1", port=0, image="kemu/sleep")]
     try:
         with running_cluster(scenario_doc(workloads, nodes=2)) as running:
@@ -140,3 +145,11 @@ def test_the_kubernetes_service_exists_and_nothing_answers_behind_it(cluster):
     out = in_pod(cluster, "client", "curl", "-sS", "--max-time", "5", "-k",
                  "https://kubernetes.default/")
     assert out.returncode == 7  # refused at once: kemu emulates no API server
+
+
+def test_a_declared_port_nobody_listens_on_does_not_stop_the_pod(cluster):
+    described = {p["name"]: p for p in cluster.describe()["pods"]}
+    assert described["lazy"]["ready"]  # no probe: ready once running, as kubelet has it
+    out = in_pod(cluster, "client", "curl", "-sS", "--max-time", "3",
+                 f"http://{cluster.pods['default/lazy'].ip}:8080/")
+    assert out.returncode == 7  # refused: nothing listens
