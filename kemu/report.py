@@ -106,10 +106,10 @@ def benchmark_table(results: dict[str, Any]) -> Table:
                       f"{row['up_vs_raw_mininet']:.1f} × raw Mininet "
                       f"({row['raw_mininet']['up_s']:.1f} s); {row['memory_mib']:.0f} MiB")
     for key, label in (("endpoint_removal_s", "killed pod out of every node's rules"),
-                       ("endpoint_removal_second_s", "… a second one, 0.2 s later"),
+                       ("endpoint_removal_third_s", "… the third of three, 0.2 s apart"),
                        ("node_failure_removal_s", "a dead node's pods out of the rules"),
                        ("endpoint_removal_fast_s", "killed pod out of the rules (fast timing)"),
-                       ("endpoint_removal_second_fast_s", "… a second one (fast timing)"),
+                       ("endpoint_removal_third_fast_s", "… the third (fast timing)"),
                        ("node_failure_removal_fast_s", "a dead node's pods out (fast timing)"),
                        ("calico_join_convergence_s", "calico routes after a node rejoins"),
                        ("lb_detection_s", "load balancer drops a dead node")):

@@ -76,7 +76,7 @@ class Cluster(Workloads):
         self.templates = dict(scenario.templates)  # Deployment key → its pods' template
         self.rollouts = dict(scenario.rollouts)  # Deployment key → its strategy
         self.zones = {n.name: n.labels.get(ZONE_LABEL, "") for n in spec.nodes}
-        self.updates: list[RollingUpdate] = []  # rollouts started
+        self.updates: dict[str, RollingUpdate] = {}  # Deployment key → its rollout
         self.underlay = Underlay(scenario, state, log)
         self.network = Network(spec, state)
         self.edge = Edge(scenario.external, state, log) if scenario.external else None
@@ -112,8 +112,10 @@ class Cluster(Workloads):
     @property
     def pods(self) -> dict[str, Pod]:
         """The pods as their nodes run them, in the order they were created."""
-        return {s.spec.key: self.kubelets[s.node].pods[s.spec.key] for s in self.store.pods()
-                if s.node in self.kubelets and s.spec.key in self.kubelets[s.node].pods}
+        with self.store.lock:  # a deleted pod leaves its kubelet under this lock
+            return {s.spec.key: self.kubelets[s.node].pods[s.spec.key]
+                    for s in self.store.pods()
+                    if s.node in self.kubelets and s.spec.key in self.kubelets[s.node].pods}
 
     @property
     def services(self) -> list[Service]:
@@ -283,7 +285,7 @@ class Cluster(Workloads):
         if self.controllers:
             self.controllers.check()
         failures = [f for kubelet in self.kubelets.values() for f in kubelet.failures]
-        failures += [u.error for u in self.updates if u.error]
+        failures += [u.error for u in self.updates.values() if u.error]
         if failures:
             raise KemuError("; ".join(failures))
 
@@ -304,7 +306,7 @@ class Cluster(Workloads):
             except (KemuError, CommandError, OSError) as e:
                 errors.append(f"{what}: {e}")
 
-        for update in self.updates:
+        for update in self.updates.values():
             update.stop()
         if self.controllers:
             self.controllers.stop()

@@ -25,7 +25,8 @@ def describe(cluster: Cluster) -> dict[str, Any]:
         "timings": {k: round(v, 3) for k, v in cluster.timings.items()},
         "nodes": cluster.network.describe(),
         "pods": [{"name": p.spec.name, "namespace": p.spec.namespace, "node": p.node.name,
-                  "ip": p.ip, "ready": p.ready, **_stand_ins(p.spec)}
+                  "ip": p.ip, "ready": p.ready, **({"terminating": True} if p.terminating else {}),
+                  **_stand_ins(p.spec)}
                  for p in cluster.pods.values()],
         "services": [{"name": s.name, "namespace": s.namespace, "type": s.type,
                       "clusterIP": s.cluster_ip or None,

@@ -16,6 +16,7 @@ from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from kemu.errors import CommandError
 from kemu.k8s.kube_proxy import Handler, KubeProxy
 from kemu.kernel.exec import Netns, call_in, run
 from kemu.kernel.iptables import ChainSet
@@ -41,13 +42,15 @@ class Conntrack:
 
     def delete(self, filters: list[list[str]]) -> None:
         for f in filters:
-            result = run(self.where, ["conntrack", "-D", *f], check=False)
+            argv = ["conntrack", "-D", *f]
+            result = run(self.where, argv, check=False)
             if not result.ok and "0 flow entries" not in result.stderr:
-                run(self.where, ["conntrack", "-D", *f])  # again, to raise its error
+                raise CommandError(argv, result.returncode, result.stderr, self.where.label)
 
 
 class _Answering(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as Go's server
+    timeout = 5  # an idle kept-alive connection is closed (its socket holds the namespace)
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's name)
         status, headers, body = self.server.handler(self.path)  # type: ignore[attr-defined]
@@ -92,12 +95,6 @@ class HealthServers:
                 server = self.servers[port] = _Server(sock, handler)
                 threading.Thread(target=server.serve_forever, args=(POLL_S,),
                                  name=f"kube-proxy:{port}", daemon=True).start()
-
-    def stop(self) -> None:
-        with self.lock:
-            for server in self.servers.values():
-                self._close(server)
-            self.servers.clear()
 
     @staticmethod
     def _close(server: _Server) -> None:

@@ -35,8 +35,14 @@ from kemu.scenario.objects import Container, PodSpec, Probe
 
 
 def _kemus(container: Container) -> bool:
-    """Whether kemu's own program runs for it (a built-in image or the stand-in)."""
-    return not container.command and (container.stand_in or container.image in images())
+    """Whether kemu's own program runs for it (a built-in image, the stand-in, or an image
+    the scenario's `images:` sends to a built-in one)."""
+    if container.command:
+        return False
+    if container.stand_in or container.image in images():
+        return True
+    return any(container.entrypoint == tuple(image.entrypoint(container))
+               for image in images().values())
 
 
 NETNS_ETC = Path("/etc/netns")  # `ip netns exec NAME` bind-mounts files from here over /etc
@@ -103,6 +109,7 @@ class Kubelet:
         self.resolv_conf = resolv_conf  # pod → its resolv.conf (None: the host's)
         self.pods: dict[str, Pod] = {}  # the runtime's sandboxes, by pod key
         self.terminations: dict[str, Termination] = {}  # pods being deleted, by key
+        self.closing = False  # the node is going away (remove_all)
         self.failures: list[str] = []  # what went wrong in the background (a termination)
 
     def run_pod(self, spec: PodSpec) -> Pod:
@@ -266,7 +273,10 @@ class Kubelet:
         self.terminations[pod.spec.key] = Termination(self, pod).start()
 
     def finish_termination(self, pod: Pod) -> None:
-        """Its containers have stopped: the sandbox goes, and the pod with it."""
+        """Its containers have stopped: the sandbox goes, and the pod with it (unless the whole
+        node is going: remove_all takes it then)."""
+        if self.closing:
+            return
         try:
             with self.store.lock:  # not while the control loop probes this kubelet's pods
                 self.kill_pod(pod)
@@ -279,9 +289,11 @@ class Kubelet:
         cut short, every container stopped at once and the sandboxes dropped in one batch.
         No CNI DEL — the node's namespace, with every veth and bridge in it, goes next;
         single pods are removed with kill_pod."""
+        self.closing = True
         for termination in list(self.terminations.values()):
             termination.cut_short()
-            termination.thread.join(timeout=15)
+        for termination in list(self.terminations.values()):
+            termination.thread.join(timeout=5)
         pods = list(self.pods.values())
         stop_all([c for pod in pods for c in pod.containers], grace=1.0)
         if pods:

@@ -5,7 +5,8 @@ new pods replace the old ones, in the background.
 - RollingUpdate: new pods are made while the Deployment has at most replicas + maxSurge pods
   (surge rounded up); old pods are deleted — gracefully, terminating first — while at least
   replicas - maxUnavailable (rounded down) stay available; a pod is available once it has
-  been ready for minReadySeconds. Not-ready old pods go first.
+  been ready for minReadySeconds. Old pods that are not available go first (so a rollout of
+  a broken Deployment still progresses), the newest of the rest next.
 - Recreate: every old pod is deleted, and once they are all gone the new ones are made.
 Each step is taken when the pods' state allows it, checked every tenth of a second (the
 controller reacts to pod changes as fast).
@@ -68,10 +69,11 @@ class RollingUpdate:
     def _rolling(self) -> None:
         replicas = len(self.old)
         surge, unavailable = self.rollout.limits(replicas)
+        least = replicas - unavailable  # pods that must stay available
         while not self.stopped.is_set():
             old, new = self._alive(self.old), self._alive(self.made)
-            available = [k for k in old + new if self._available(k)]
-            if not old and len([k for k in new if self._available(k)]) >= replicas:
+            new_ready = [k for k in new if self._available(k)]
+            if not old and len(new_ready) >= replicas:
                 return
             room = min(replicas + surge - len(old) - len(new), replicas - len(new))
             if room > 0 and self.names:
@@ -79,14 +81,18 @@ class RollingUpdate:
                 self.made += batch
                 self.cluster.create_replicas(self.deployment, batch)
                 continue
-            extra = len(available) - (replicas - unavailable)
-            if extra > 0 and old:
-                # Not-ready pods first, then the newest (highest index), as the controller
-                # scales down.
-                order = sorted(old, key=lambda k: (self._available(k),
-                                                   -int(k.rsplit("-", 1)[1])))
-                for key in order[:extra]:
-                    self.cluster.delete_replica(key)
+            # Old pods that are not available go first, within what the new ones' own
+            # unavailability leaves; then available ones, while enough stay available.
+            budget = len(old) + len(new) - least - (len(new) - len(new_ready))
+            unready = [k for k in old if not self._available(k)]
+            for key in unready[:max(0, budget)]:
+                self.cluster.delete_replica(key)
+            old = self._alive(self.old)
+            ready_old = sorted((k for k in old if self._available(k)),
+                               key=lambda k: -int(k.rsplit("-", 1)[1]))  # newest first
+            extra = len(ready_old) + len(new_ready) - least
+            for key in ready_old[:max(0, extra)]:
+                self.cluster.delete_replica(key)
             self.stopped.wait(STEP_S)
 
     def _recreate(self) -> None:

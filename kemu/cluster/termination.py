@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from kemu.cluster.kubelet import Kubelet, Pod
 
 MINIMUM_GRACE_S = 2.0  # kubelet's minimumGracePeriodInSeconds
+HTTP_HOOK_S = 10.0  # the longest kemu waits for an httpGet preStop's answer
 
 
 class Termination:
@@ -80,7 +81,7 @@ class Termination:
             process = Process(self.pod.netns, hook.command, f"preStop of {self.pod.spec.key}",
                               self.kubelet.state).start()
             self.hooks.append(process)
-            if not process.ended_within(grace):
+            if self.cut.is_set() or not process.ended_within(grace):  # cut short meanwhile
                 process.stop(grace=0)
         else:
             port = self.pod.spec.port_number(hook.port)
@@ -88,8 +89,9 @@ class Termination:
                 return
 
             def get() -> None:  # from the node, as kubelet's handler does
-                try:
-                    conn = http.client.HTTPConnection(self.pod.ip, port, timeout=grace)
+                try:  # (a short timeout: a teardown must not wait out the grace period)
+                    conn = http.client.HTTPConnection(self.pod.ip, port,
+                                                      timeout=min(grace, HTTP_HOOK_S))
                     conn.request("GET", hook.path)
                     conn.getresponse().read()
                     conn.close()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from kemu.cluster.kubelet import Kubelet, Pod
 from kemu.cluster.rollout import RollingUpdate
+from kemu.errors import KemuError
 from kemu.k8s.store import KINDS as STORE_KINDS
 from kemu.k8s.store import Store
 from kemu.scenario.objects import (
@@ -39,7 +40,7 @@ class Workloads:
     kubelets: dict[str, Kubelet]
     templates: dict[str, PodSpec]
     rollouts: dict[str, Rollout]
-    updates: list[RollingUpdate]
+    updates: dict[str, RollingUpdate]  # Deployment key → its rollout
     pods_used: set[str]
     edge: Edge | None
 
@@ -100,11 +101,18 @@ class Workloads:
         """The keys of a Deployment's pods now (those terminating left out)."""
         return replicas_of(self.templates[deployment], self._active())
 
+    def _pod(self, key: str) -> Pod:
+        pod = self.pods.get(key)
+        if pod is None:
+            raise KemuError(f"pod {key} does not exist now (not made yet — a rollout makes its "
+                            f"pods one by one — or already gone)")
+        return pod
+
     def delete_pod(self, key: str) -> str:
         """kubectl delete pod: the pod terminates (preStop, SIGTERM, then its sandbox goes);
         if a Deployment owns it, its replacement starts at once under a new name, which is
         returned."""
-        pod = self.pods[key]
+        pod = self._pod(key)
         if pod.terminating:
             return ""
         template = owner_template(self.templates, key)
@@ -116,11 +124,13 @@ class Workloads:
 
     def scale(self, deployment: str, replicas: int) -> tuple[list[str], list[str]]:
         """kubectl scale: the Deployment's pods made or deleted (gracefully); returns (made,
-        deleted)."""
+        deleted). A rollout in progress ends here (kemu does not scale its two sets of pods
+        in proportion, as the Deployment controller would)."""
+        self._end_rollout(deployment)
         template = self.templates[deployment]
         add, remove = scale(template, self._active(), replicas, self.pods_used)
         for key in remove:
-            self._remove_pod(self.pods[key])
+            self._remove_pod(self._pod(key))
         self._create_pods([replace(template, name=key.split("/", 1)[1]) for key in add])
         return add, remove
 
@@ -131,18 +141,26 @@ class Workloads:
 
     def delete_replica(self, key: str) -> None:
         """A Deployment's pod deleted without a replacement (a rollout's old one)."""
-        self._remove_pod(self.pods[key])
+        self._remove_pod(self._pod(key))
 
     def rollout(self, deployment: str, new: list[str]) -> None:
         """kubectl rollout restart: new pods (named `new`) replace the Deployment's, as its
         strategy says, in the background (rollout.py)."""
+        self._end_rollout(deployment)  # a new rollout supersedes the one in progress
         rollout = self.rollouts.get(deployment, Rollout())
         self.pods_used.update(new)
-        self.updates.append(RollingUpdate(self, deployment, rollout, new).start())
+        self.updates[deployment] = RollingUpdate(self, deployment, rollout, new).start()
+
+    def _end_rollout(self, deployment: str) -> None:
+        update = self.updates.pop(deployment, None)
+        if update:
+            update.stop()
+            if update.error:
+                raise KemuError(update.error)
 
     def crash_pod(self, key: str) -> None:
         """The pod's containers die (the sandbox stays): the controllers notice."""
-        pod = self.pods[key]
+        pod = self._pod(key)
         with self.store.lock:
             self.kubelets[pod.node.name].crash_pod(pod)
 
@@ -174,14 +192,14 @@ class Workloads:
         if kind == "Pod":
             self.delete_pod(key)
         elif kind == "Deployment":
-            self.scale(key, 0)
+            self.scale(key, 0)  # ends its rollout, if one is in progress
             del self.templates[key]
         else:
             if kind == "Namespace":
                 for deployment in [k for k in self.templates if k.startswith(f"{key}/")]:
                     self.delete("Deployment", deployment)
-                for pod in [k for k in self.pods if k.startswith(f"{key}/")]:
-                    self._remove_pod(self.pods[pod])
+                for pod in [p for k, p in self.pods.items() if k.startswith(f"{key}/")]:
+                    self._remove_pod(pod)
                 for other in STORE_KINDS:
                     for obj in self.store.objects(other):
                         if getattr(obj, "namespace", "") == key:

@@ -75,6 +75,7 @@ class Timeline:
             if scenario.events and events.is_alive():
                 self.log(f"waiting for the last event (at {scenario.events[-1].at:g} s)")
             events.join()
+            self.cluster.check()  # what failed in the background after the last measurement
             finished = True
         finally:
             self._stop.set()

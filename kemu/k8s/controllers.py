@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, cast, runtime_checkable
 
 from kemu.errors import KemuError
 from kemu.k8s.endpointslices import controller_slices, endpoint_map
@@ -54,6 +54,16 @@ class View:
 
 class Controller(Protocol):
     def sync(self, view: View) -> None: ...
+
+
+@runtime_checkable
+class Paced(Protocol):
+    """A controller that writes at its own pace (kube-proxy): `due()` when changes it held
+    back may be written now, `flush()` writes them."""
+
+    def due(self) -> bool: ...
+
+    def flush(self) -> None: ...
 
 
 class RuleSink(Protocol):
@@ -91,20 +101,24 @@ class Controllers:
                 time.monotonic() - self.slices_at >= self.slice_batch_s
             if self.store.version == self.synced and not held_due:
                 # Nothing new; changes a node's kube-proxy held back may be due now.
-                for controller in self.per_node:
-                    flush = getattr(controller, "flush", None)
-                    if flush:
-                        flush()
+                due = [c for c in self.per_node if isinstance(c, Paced) and c.due()]
+                if due:
+                    self._each_node(lambda c: cast(Paced, c).flush(), due)
                 return False
             view = self._view()
             self.store.set_endpoints(view.endpoints, view.slices)
-            # Every node's agents at once: one slow iptables-restore must not hold the rest.
-            with ThreadPoolExecutor(max_workers=min(8, len(self.per_node) or 1)) as pool:
-                list(pool.map(lambda c: c.sync(view), self.per_node))
+            self._each_node(lambda c: c.sync(view))
             for controller in self.cluster_wide:
                 controller.sync(view)
             self.synced = self.store.version
             return True
+
+    def _each_node(self, step: Callable[[Controller], object],
+                   agents: Sequence[Controller] | None = None) -> None:
+        """Every node's agents at once: one slow iptables-restore must not hold the rest."""
+        agents = self.per_node if agents is None else agents
+        with ThreadPoolExecutor(max_workers=min(8, len(agents) or 1)) as pool:
+            list(pool.map(step, agents))
 
     def _node_lifecycle(self) -> None:
         """A node whose heartbeats stopped is NotReady once the grace period has passed."""

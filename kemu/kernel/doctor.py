@@ -19,7 +19,7 @@ from kemu.errors import TimedOut
 from kemu.kernel.cni import CNI_PATHS
 from kemu.kernel.exec import HOST, run
 
-CNI_PLUGINS_NEEDED = ("bridge", "host-local", "loopback", "ptp")
+CNI_PLUGINS_NEEDED = ("bridge", "host-local", "loopback", "portmap", "ptp")
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,8 @@ def check() -> list[Capability]:
         _program("nsenter", "util-linux", "cannot enter nodes", required=True),
         _program("brctl", "bridge-utils", "cannot build the underlay", required=True),
         _program("tc", "iproute2", "no link shaping", required=True),
+        _program("conntrack", "conntrack", "kube-proxy cannot clear stale UDP flows",
+                 required=True),
     ]
     cni_dir = next((p for p in CNI_PATHS if Path(p, "bridge").exists()), None)
     missing = [p for p in CNI_PLUGINS_NEEDED if not cni_dir or not Path(cni_dir, p).exists()]

@@ -136,6 +136,10 @@ def keep_addresses(new: Service, old: Service) -> tuple[Service, list[str]]:
     if new.type != old.type:
         problems.append(f"spec.type: changing a Service's type ({old.type} to {new.type}) is "
                         f"not an update kemu makes yet")
+    elif new.needs_health_check != old.needs_health_check:
+        problems.append(f"spec.externalTrafficPolicy: changing it ({old.external_traffic_policy} "
+                        f"to {new.external_traffic_policy}) allocates or releases the health "
+                        f"check node port, which is not an update kemu makes yet")
     kept = {(p.port, p.protocol): p.node_port for p in old.ports}
     ports = tuple(replace(p, node_port=p.node_port or kept.get((p.port, p.protocol), 0))
                   for p in new.ports)

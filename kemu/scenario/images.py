@@ -64,9 +64,12 @@ def image_map(doc: Any, checks: Checks) -> dict[str, Program]:
 def program(image: str, images: Mapping[str, Program]) -> Program:
     """What runs for `image` when the container gives no command."""
     ref = Reference.parse(image)
-    for key, target in images.items():
-        if ref.matched_by(Reference.parse(key)):
-            return target
+    keys = [(Reference.parse(key), target) for key, target in images.items()]
+    # The most specific key wins: a digest over a tag over the bare name.
+    matching = [((bool(k.digest), bool(k.tag)), target) for k, target in keys
+                if ref.matched_by(k)]
+    if matching:
+        return max(matching, key=lambda m: m[0])[1]
     return image if image in registry.images() else STAND_IN
 
 

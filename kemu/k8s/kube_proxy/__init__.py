@@ -3,9 +3,12 @@ for the mode renders them: iptables.py) to the node's chains; then, as kube-prox
 each sync, stale UDP conntrack entries deleted (conntrack.py) and its health answers updated
 (health.py: its health server and the Local Services' health check node ports).
 
-When it syncs is kube-proxy's runner's rule: a change is written at once if the last sync
-ended at least minSyncPeriod ago, else as soon as that much time has passed (changes in
-between are written together); and everything is written again every syncPeriod.
+When it syncs is kube-proxy's runner's rule (pkg/util/async, BoundedFrequencyRunner, as the
+iptables proxier sets it up): a token bucket of 2 syncs refilled at one per minSyncPeriod — two
+changes in quick succession are written at once, a third waits for a token, and the changes
+in between are written together. Every syncPeriod kube-proxy checks that its rules are still
+there (its canary chain) and writes them if not; kemu writes them then, which changes nothing
+unless they were lost.
 
 The kernel side is handed in: a RuleSink for the chains, a ConntrackSink, a HealthSink that
 serves the answers in the node (kemu/cluster/kube_proxy.py makes all three).
@@ -31,11 +34,35 @@ MIN_SYNC_PERIOD_S = 1.0  # kube-proxy's --iptables-min-sync-period default
 Handler = Callable[[str], health.Answer]  # the answer to GET path
 
 
-def sync_due(pending: bool, idle: float | None, min_period_s: float,
-             period_s: float) -> bool:
-    """Whether kube-proxy's runner syncs now: `idle` seconds since the last sync ended
-    (None: never synced), `pending` a change not yet written."""
-    return idle is None or pending and idle >= min_period_s or idle >= period_s
+class SyncRunner:
+    """kube-proxy's sync pacing: `due(now)` when a change waits, `ran(now)` after a sync.
+    Times in seconds (monotonic)."""
+
+    BURST = 2  # the iptables proxier's burstSyncs
+
+    def __init__(self, min_period_s: float, period_s: float):
+        self.min_period_s, self.period_s = min_period_s, period_s
+        self.tokens = float(self.BURST)
+        self.refilled: float | None = None  # when the tokens were last counted
+        self.last: float | None = None  # when the last sync ran
+
+    def _refill(self, now: float) -> None:
+        if self.refilled is not None and self.min_period_s > 0:
+            gained = (now - self.refilled) / self.min_period_s
+            self.tokens = min(float(self.BURST), self.tokens + gained)
+        self.refilled = now
+
+    def due(self, now: float, pending: bool) -> bool:
+        """Whether to sync now: a change waits and a token is there, or syncPeriod passed."""
+        self._refill(now)
+        if pending:
+            return self.min_period_s <= 0 or self.tokens >= 1
+        return self.last is not None and now - self.last >= self.period_s
+
+    def ran(self, now: float) -> None:
+        self._refill(now)
+        self.tokens = max(0.0, self.tokens - 1)
+        self.last = now
 
 
 class ConntrackSink(Protocol):
@@ -54,15 +81,14 @@ class KubeProxy:
                  min_sync_period_s: float = MIN_SYNC_PERIOD_S, zone: str = ""):
         self.node, self.node_ip, self.cluster_cidr, self.zone = node, node_ip, cluster_cidr, zone
         self.rules, self.conntrack, self.server = rules, conntrack, server
-        self.sync_period_s, self.min_sync_period_s = sync_period_s, min_sync_period_s
+        self.runner = SyncRunner(min_sync_period_s, sync_period_s)
         self.lock = threading.Lock()
         self.latest: View | None = None  # the view to write
         self.written: View | None = None  # the view last written
-        self.last_end: float | None = None  # when the last sync ended (monotonic)
-        self.syncs = 0
         # kube-proxy's server makes the health timeout twice the sync period.
         self.health = health.ProxierHealth(2 * sync_period_s)
-        self.endpoints: dict[tuple[str, str], list[Endpoint]] = {}
+        self.endpoints: dict[tuple[str, str], list[Endpoint]] = {}  # as last written
+        self.services: list[Service] = []
         self.local: dict[str, int] = {}  # service key → ready endpoints on this node
         self.health_ports: dict[int, Service] = {}
 
@@ -73,26 +99,31 @@ class KubeProxy:
             self.health.queued(time.time())
         self.flush()
 
+    def due(self) -> bool:
+        """Whether flush() would write now."""
+        with self.lock:
+            return self.latest is not None and \
+                self.runner.due(time.monotonic(), self.latest is not self.written)
+
     def flush(self) -> None:
         """Write the latest view if it is due (see the module's docstring)."""
         with self.lock:
             if self.latest is None:
                 return
-            idle = None if self.last_end is None else time.monotonic() - self.last_end
-            if not sync_due(self.latest is not self.written, idle, self.min_sync_period_s,
-                            self.sync_period_s):
+            if not self.runner.due(time.monotonic(), self.latest is not self.written):
                 return
+            self.runner.ran(time.monotonic())
             self._write(self.latest)
-            self.written, self.last_end = self.latest, time.monotonic()
-            self.syncs += 1
+            self.written = self.latest
 
     def _write(self, view: View) -> None:
         self.rules.sync(iptables.render(self.node, self.node_ip, self.cluster_cidr,
                                         view.services, view.endpoints, self.zone))
         self.health.updated(time.time())
         if self.conntrack:
-            self.conntrack.delete(stale_entries(view.services, self.endpoints, view.endpoints))
-        self.endpoints = view.endpoints
+            self.conntrack.delete(stale_entries(view.services, self.endpoints, view.endpoints,
+                                                self.services))
+        self.endpoints, self.services = view.endpoints, view.services
         self.local = health.local_ready(view.endpoints, self.node)
         self.health_ports = {svc.health_check_node_port: svc for svc in view.services
                              if svc.health_check_node_port and

@@ -1,6 +1,6 @@
 """kube-proxy's health answers (kubernetes pkg/proxy/healthcheck/): what its health server
 (:10256, /healthz and /livez) and the health check node port of each Local LoadBalancer
-Service answer, as (status, headers, body). Pure; kemu/cluster/proxy_health.py serves them.
+Service answer, as (status, headers, body). Pure; kemu/cluster/kube_proxy.py serves them.
 
 - /healthz and /livez: 200 while kube-proxy keeps up — no change waits longer than the
   health timeout (2 × syncPeriod, as kube-proxy's server sets it) to reach the rules — else
@@ -8,7 +8,7 @@ Service answer, as (status, headers, body). Pure; kemu/cluster/proxy_health.py s
   time while healthy, as kube-proxy reports it) and, for /healthz, whether the node is
   eligible (not being deleted).
 - a health check node port: 200 when this node has ready endpoints of the Service, else 503,
-  with their count (as "ip:port" pairs, over all the Service's ports).
+  with their count (distinct addresses, over all the Service's ports).
 """
 
 from __future__ import annotations
@@ -79,10 +79,10 @@ def service(namespace: str, name: str, local_endpoints: int, proxy_healthy: bool
 
 
 def local_ready(endpoints: dict[tuple[str, str], list[Endpoint]], node: str) -> dict[str, int]:
-    """Service key → how many ready endpoints ("ip:port") it has on `node`."""
+    """Service key → how many ready endpoints (addresses) it has on `node`."""
     found: dict[str, set[str]] = {}
     for (key, _), eps in endpoints.items():
         for ep in eps:
             if ep.ready and ep.node == node:
-                found.setdefault(key, set()).add(str(ep))
+                found.setdefault(key, set()).add(ep.ip)
     return {key: len(eps) for key, eps in found.items()}

@@ -62,12 +62,13 @@ def categorize(endpoints: list[Endpoint], svc: Service, port: ServicePort,
     cluster: list[Endpoint] = []
     any_usable = False
     if uses_cluster_endpoints(svc, port):
-        cluster = [ep for ep in endpoints if ep.ready] or \
-            [ep for ep in endpoints if serving_terminating(ep)]
+        ready = [ep for ep in endpoints if ep.ready]
+        # Hints (PreferClose) count only among ready endpoints, and only if each has one.
+        hinted = svc.traffic_distribution == "PreferClose" and all(ep.zone for ep in ready)
+        if zone and hinted and any(ep.zone == zone for ep in ready):
+            ready = [ep for ep in ready if ep.zone == zone]
+        cluster = ready or [ep for ep in endpoints if serving_terminating(ep)]
         any_usable = bool(cluster)
-        hinted = all(ep.zone for ep in endpoints) and svc.traffic_distribution == "PreferClose"
-        if zone and hinted and any(ep.zone == zone for ep in cluster):
-            cluster = [ep for ep in cluster if ep.zone == zone]
     if not uses_local_endpoints(svc, port):
         return Categorized(cluster, [], cluster, any_usable)
     any_usable = any_usable or any(ep.ready or serving_terminating(ep) for ep in endpoints)

@@ -3,8 +3,8 @@ selector (an external database, a server outside the cluster, an address kemu's 
 has). Pure.
 
 An EndpointSlice belongs to the Service its `kubernetes.io/service-name` label names; missing
-conditions mean what kube-proxy takes them to mean (ready unless false; serving as ready;
-not terminating). An Endpoints object is mirrored into an EndpointSlice, as the
+conditions mean what kube-proxy takes them to mean (ready and serving unless false; not
+terminating). An Endpoints object is mirrored into an EndpointSlice, as the
 EndpointSliceMirroring controller does (one per subset; notReadyAddresses not ready). Only
 IPv4 addresses are emulated; an FQDN slice is accepted and, as kube-proxy does, not used.
 """
@@ -52,7 +52,7 @@ def parse_endpoint_slice(doc: dict[str, Any], check: Checker) -> None:
         conditions = check.mapping(entry.get("conditions"), f"{where}.conditions")
         check.fields(conditions, f"{where}.conditions", {"ready", "serving", "terminating"})
         ready = conditions.get("ready") is not False
-        serving = conditions.get("serving", ready) is not False
+        serving = conditions.get("serving") is not False
         ip = addresses[0] if kind == "FQDN" else \
             _address(addresses[0], check, f"{where}.addresses[0]")
         target = check.mapping(entry.get("targetRef"), f"{where}.targetRef")
@@ -83,8 +83,8 @@ def parse_endpoints(doc: dict[str, Any], check: Checker) -> None:
                 check.fields(address, f"{where}.{field}[{j}]", {"ip", "nodeName", "hostname",
                                                                  "targetRef"})
                 ip = _address(address.get("ip"), check, f"{where}.{field}[{j}].ip")
-                if ip:
-                    endpoints.append(SliceEndpoint(ip, ready, ready, False,
+                if ip:  # mirrored with only `ready` set: serving is nil, which reads as true
+                    endpoints.append(SliceEndpoint(ip, ready, True, False,
                                                    str(address.get("nodeName", ""))))
         if name:
             digest = hashlib.sha256(f"{namespace}/{name}/{i}".encode()).hexdigest()[:5]

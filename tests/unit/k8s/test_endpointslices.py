@@ -73,8 +73,9 @@ def test_a_selectorless_services_endpoints_come_from_manifests():
                       {"addresses": ["10.1.2.3"], "conditions": {"ready": False}}]})
     assert problems == []
     assert (slice_.service, slice_.ports) == ("my-service", (("", 9376, "TCP"),))
+    # Conditions left out read as kube-proxy reads them: ready and serving unless false.
     assert [(e.ip, e.ready, e.serving) for e in slice_.endpoints] == \
-        [("10.4.5.6", True, True), ("10.1.2.3", False, False)]
+        [("10.4.5.6", True, True), ("10.1.2.3", False, True)]
     (mirrored,), _ = parse({"apiVersion": "v1", "kind": "Endpoints",
                             "metadata": {"name": "my-service"},
                             "subsets": [{"addresses": [{"ip": "192.0.2.42"}],

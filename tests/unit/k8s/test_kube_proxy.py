@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from kemu.k8s.endpoints import Endpoint
-from kemu.k8s.kube_proxy import health, sync_due
+from kemu.k8s.kube_proxy import SyncRunner, health
 from kemu.k8s.kube_proxy import iptables as kube_proxy
 from kemu.k8s.kube_proxy.conntrack import stale_entries
 from kemu.k8s.kube_proxy.topology import categorize
@@ -177,12 +177,19 @@ def test_health_check_node_port_answers_with_the_local_endpoint_count():
     assert health.service("ns", "web", 2, False)[0] == 503
 
 
-def test_the_runner_writes_at_once_when_idle_else_after_min_sync_period():
-    # kube-proxy's defaults: minSyncPeriod 1 s, syncPeriod 30 s.
-    assert sync_due(True, None, 1, 30)  # never synced
-    assert sync_due(True, 1.0, 1, 30) and not sync_due(True, 0.4, 1, 30)
-    assert not sync_due(False, 29.9, 1, 30) and sync_due(False, 30, 1, 30)  # the resync
-    assert sync_due(True, 0.0, 0, 30)  # the fast profile: every change at once
+def test_the_runner_lets_two_syncs_through_then_one_per_min_sync_period():
+    # pkg/util/async BoundedFrequencyRunner as the iptables proxier makes it: minSyncPeriod
+    # 1 s, burstSyncs 2; syncPeriod 30 s for the check that the rules are still there.
+    runner = SyncRunner(1.0, 30.0)
+    for now in (0.0, 0.2):
+        assert runner.due(now, pending=True)
+        runner.ran(now)
+    assert not runner.due(0.4, pending=True)  # a third change waits for a token ...
+    assert runner.due(1.05, pending=True)  # ... which is back a second after the first
+    runner.ran(1.05)
+    assert not runner.due(20.0, pending=False) and runner.due(31.1, pending=False)
+    fast = SyncRunner(0.0, 30.0)  # the fast profile: every change at once
+    assert all(fast.due(t, pending=True) for t in (0.0, 0.01, 0.02))
 
 
 class Sink:
@@ -200,16 +207,17 @@ def test_changes_held_back_are_written_together():
 
     sink = Sink()
     proxy = KubeProxy("test-hostname", "192.168.0.2", "10.0.0.0/8", sink)
-    views = [View(SERVICES[:n], [], {}, [], ENDPOINTS) for n in (1, 2, 3)]
+    views = [View(SERVICES[:n], [], {}, [], ENDPOINTS) for n in (1, 2, 3, 4)]
     proxy.sync(views[0])
-    proxy.sync(views[1])  # within a second of the last sync: held
-    proxy.sync(views[2])
-    assert len(sink.texts) == 1 and not proxy.health.healthy(proxy.health.oldest_pending + 61)
-    proxy.last_end -= 1.0  # a second later
+    proxy.sync(views[1])  # the burst's second sync
+    proxy.sync(views[2])  # within a second: held
+    proxy.sync(views[3])
+    assert len(sink.texts) == 2 and not proxy.health.healthy(proxy.health.oldest_pending + 61)
+    proxy.runner.refilled -= 1.0  # a second later
     proxy.flush()
-    assert len(sink.texts) == 2 and "ns3/svc3" in sink.texts[-1]  # the latest, once
+    assert len(sink.texts) == 3 and "ns4/svc4" in sink.texts[-1]  # the latest, once
     proxy.flush()
-    assert len(sink.texts) == 2
+    assert len(sink.texts) == 3
 
 
 def test_prefer_close_keeps_traffic_in_the_nodes_zone_while_it_has_endpoints():

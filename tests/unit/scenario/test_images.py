@@ -26,6 +26,9 @@ def test_a_map_key_matches_with_or_without_tag_or_digest():
     assert program("redis:7", images) == ("redis-server", "--port", "6379")
     assert program("redis:6", images) == "kemu/stand-in"  # another tag than the key's
     assert program("kemu/iperf3", images) == "kemu/iperf3"
+    # The most specific key wins, whatever the order.
+    assert program("nginx:1.25", {"nginx": "kemu/sleep", "nginx:1.25": "kemu/iperf3"}) == \
+        "kemu/iperf3"
 
 
 def pod(*containers):
