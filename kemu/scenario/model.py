@@ -53,8 +53,8 @@ class Timing:
     demos) makes kube-proxy write every change at once and nodes NotReady after 5 s."""
 
     profile: str = "upstream"  # upstream | fast
-    min_sync_s: float = 1.0  # kube-proxy --iptables-min-sync-period
-    sync_s: float = 30.0  # kube-proxy --iptables-sync-period
+    min_sync_s: float = 1.0  # kube-proxy --iptables-min-sync-period (after a burst of 2)
+    sync_s: float = 30.0  # kube-proxy --iptables-sync-period (its rules checked)
     node_grace_s: float = 50.0  # kube-controller-manager --node-monitor-grace-period (1.32+)
     slice_batch_s: float = 0.0  # kube-controller-manager --endpointslice-updates-batch-period
 
