@@ -30,7 +30,6 @@ HTTP_HOOK_S = 10.0  # the longest kemu waits for an httpGet preStop's answer
 class Termination:
     def __init__(self, kubelet: Kubelet, pod: Pod):
         self.kubelet, self.pod = kubelet, pod
-        self.started = time.monotonic()
         self.cut = threading.Event()
         self.hooks: list[Process] = []
         self.thread = threading.Thread(target=self._run, name=f"terminate {pod.spec.key}",
@@ -41,7 +40,7 @@ class Termination:
         return self
 
     def cut_short(self) -> None:
-        """No more grace: hooks and containers killed now (the sandbox still goes)."""
+        """No more grace: hooks and containers killed now (teardown)."""
         self.cut.set()
         for hook in self.hooks:
             hook.stop(grace=0)
