@@ -70,6 +70,8 @@ class Backend(ABC):
     encap_overhead: ClassVar[int] = 0  # bytes each pod packet gains on the underlay
     subnet_len: ClassVar[int] = 24  # size of each node's lease
     requires: ClassVar[tuple[str, ...]] = ()  # kemu doctor's capabilities it cannot run without
+    # The NetworkPolicy engine it brings ("calico"), or "" for none (flannel enforces none).
+    policy_engine: ClassVar[str] = ""
 
     def __init__(self, network: PodNetwork, options: dict[str, Any]):
         self.network = network

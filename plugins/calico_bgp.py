@@ -105,6 +105,7 @@ class CalicoBGP(Backend):
     encap_overhead = 0
     subnet_len = 26
     requires = ("bird",)
+    policy_engine = "calico"  # Felix enforces NetworkPolicy
 
     # BIRD's defaults are 5 s to the first connect and 5 s between retries; a fresh emulated
     # cluster wants its mesh up at once, a reconnect after a peer's restart within a second.

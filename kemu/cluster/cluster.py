@@ -170,23 +170,28 @@ class Cluster(Workloads):
         self.log(f"{len(self.pods)} pods ready in {clock.total():.1f} s")
 
     def _node_agents(self) -> list[Any]:
-        """Each node's kube-proxy and NetworkPolicy agent, hooked into its chains: the
-        policies' last, so they come first (before KUBE-FORWARD accepts what kube-proxy
-        marked, as a policy engine's chains do in a cluster). The nodes in parallel."""
+        """Each node's kube-proxy and, where the cluster has a policy engine (calico's, or
+        canal), its NetworkPolicy agent, hooked into its chains: the policies' last, so they
+        come first (before KUBE-FORWARD accepts what kube-proxy marked, as a policy engine's
+        chains do in a cluster). The nodes in parallel."""
         cidr = str(self.scenario.cluster.pod_cidr)
 
-        def agents(name: str) -> tuple[KubeProxy, PolicyAgent]:
+        enforced = bool(self.scenario.cluster.policy_engine)  # flannel alone enforces none
+
+        def agents(name: str) -> list[Any]:
             node = self.nodes[name]
             proxy_chains, policy_chains = ChainSet(node, PROXY_JUMPS), ChainSet(node, POLICY_JUMPS)
             proxy_chains.install()
-            policy_chains.install()
-            return (kube_proxy.setup(node, cidr, proxy_chains, self.scenario.cluster.timing,
-                                     self.zones.get(name, "")), PolicyAgent(name, policy_chains))
+            if enforced:
+                policy_chains.install()
+            proxy = kube_proxy.setup(node, cidr, proxy_chains, self.scenario.cluster.timing,
+                                     self.zones.get(name, ""))
+            return [proxy, *([PolicyAgent(name, policy_chains)] if enforced else [])]
 
         with ThreadPoolExecutor(max_workers=min(8, len(self.nodes) or 1)) as pool:
             made = list(pool.map(agents, self.nodes))
-        self.proxies += [proxy for proxy, _ in made]
-        return [agent for pair in made for agent in pair]
+        self.proxies += [node_agents[0] for node_agents in made]
+        return [agent for node_agents in made for agent in node_agents]
 
     def _proxy_mode(self) -> str:
         """kube-proxy's mode: ipvs is asked for, but kemu programs iptables (the kernel may

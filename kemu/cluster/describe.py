@@ -18,6 +18,7 @@ def describe(cluster: Cluster) -> dict[str, Any]:
     return {
         "cni": cluster.backend.name,
         "kube_proxy_mode": cluster.proxy_mode or None,
+        "network_policy_engine": cluster.scenario.cluster.policy_engine or None,
         "timing": cluster.scenario.cluster.timing.describe(),
         "mtu": cluster.backend.mtu,
         "encap_overhead": cluster.backend.encap_overhead,

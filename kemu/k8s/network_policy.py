@@ -32,7 +32,10 @@ from kemu.scenario.objects import (
 )
 
 EGRESS_MARK, INGRESS_MARK = "0x20000", "0x40000"
-JUMPS = [("filter", "FORWARD", "-m comment --comment \"kemu network policies\" -j KEMU-POLICY")]
+# FORWARD: what a node forwards for its pods (bridged too); INPUT: what a pod sends to its own
+# node, which egress policy governs as well (as calico's does).
+JUMPS = [("filter", chain, "-m comment --comment \"kemu network policies\" -j KEMU-POLICY")
+         for chain in ("FORWARD", "INPUT")]
 
 
 def _chain(prefix: str, *parts: str) -> str:
@@ -84,28 +87,44 @@ def _port_matches(ports: tuple[PolicyPort, ...], target: PodStatus | None,
 def _rules(chain: str, rules: tuple[PolicyRule, ...], direction: str, policy: NetworkPolicy,
            pod: PodStatus, pods: list[PodStatus], namespaces: dict[str, Namespace],
            extra_chains: list[str]) -> list[str]:
+    """A named port resolves on the pod the traffic goes to: the policy's own pod for
+    ingress, each destination pod for egress (a destination that is no pod has no names)."""
     mark = INGRESS_MARK if direction == "in" else EGRESS_MARK
     flag = "-s" if direction == "in" else "-d"
     allow = f"-j MARK --or-mark {mark}"
     comment = f"-m comment --comment \"{policy.key}\""
+    by_ip = {p.ip: p for p in pods if p.ip}
     out = []
     for i, rule in enumerate(rules):
-        target = pod if direction == "in" else None
-        for ports in _port_matches(rule.ports, target, pods):
-            ports = f" {ports}" if ports else ""
-            if not rule.peers:
-                out.append(f"-A {chain} {comment}{ports} {allow}")
-            for k, peer in enumerate(rule.peers):
-                if peer.ip_block and peer.ip_block_except:
-                    block = _chain("KEMU-IPB", policy.key, direction, str(i), str(k), pod.ip)
-                    if block not in extra_chains:
-                        extra_chains.append(block)
-                    out.append(f"-A {chain} {comment} {flag} {peer.ip_block}{ports} -j {block}")
-                elif peer.ip_block:
-                    out.append(f"-A {chain} {comment} {flag} {peer.ip_block}{ports} {allow}")
-                else:
-                    out += [f"-A {chain} {comment} {flag} {ip}/32{ports} {allow}"
-                            for ip in peer_sources(peer, policy, pods, namespaces)]
+        per_destination = direction == "out" and any(isinstance(p.port, str) for p in rule.ports)
+
+        def ports_to(destination: PodStatus | None, rule: PolicyRule = rule) -> list[str]:
+            target = pod if direction == "in" else destination
+            return [f" {m}" if m else "" for m in _port_matches(rule.ports, target, pods)]
+
+        if not rule.peers:
+            if per_destination:  # to any pod, on that pod's number for the name
+                out += [f"-A {chain} {comment} -d {ip}/32{ports} {allow}"
+                        for ip, dest in sorted(by_ip.items()) for ports in ports_to(dest)]
+            else:
+                out += [f"-A {chain} {comment}{ports} {allow}" for ports in ports_to(pod)]
+        for k, peer in enumerate(rule.peers):
+            if peer.ip_block:  # an address block names no ports: a named port matches none
+                for ports in [] if per_destination else ports_to(None):
+                    if peer.ip_block_except:
+                        block = _chain("KEMU-IPB", policy.key, direction, str(i), str(k),
+                                       pod.ip)
+                        if block not in extra_chains:
+                            extra_chains.append(block)
+                        out.append(f"-A {chain} {comment} {flag} {peer.ip_block}{ports} "
+                                   f"-j {block}")
+                    else:
+                        out.append(f"-A {chain} {comment} {flag} {peer.ip_block}{ports} "
+                                   f"{allow}")
+                continue
+            for ip in peer_sources(peer, policy, pods, namespaces):
+                out += [f"-A {chain} {comment} {flag} {ip}/32{ports} {allow}"
+                        for ports in ports_to(by_ip.get(ip))]
     return out
 
 

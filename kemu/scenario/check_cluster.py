@@ -68,7 +68,26 @@ def cluster(doc: dict[str, Any], checks: Checks) -> ClusterSpec | None:
         return None
     return ClusterSpec(tuple(nodes), plugin.lower(), options, pod_cidr, service_cidr,
                        (doc.get("kubeProxy") or {}).get("mode", "iptables"), timing(doc),
+                       policy_engine(doc, backend.policy_engine, checks),
                        doc.get("maxPods", 110))
+
+
+def policy_engine(doc: dict[str, Any], own: str, checks: Checks) -> str:
+    """What enforces NetworkPolicy: the backend's own engine (calico's Felix), canal
+    (calico's policy engine over a backend without one: flannel), or nothing."""
+    asked = (doc.get("networkPolicy") or {}).get("engine")
+    where = "cluster.networkPolicy.engine"
+    if asked is None:
+        return own
+    if asked == "none":
+        return ""
+    if asked == "canal" and own:
+        checks.error(where, f"canal puts calico's policy engine on flannel; "
+                            f"{doc['cni']['plugin']} has its own ({own})")
+    elif asked == "calico" and own != "calico":
+        checks.error(where, f"{doc['cni']['plugin']} does not run calico; for calico's "
+                            f"policy engine on flannel, use canal")
+    return str(asked)
 
 
 def timing(doc: dict[str, Any]) -> Timing:

@@ -31,7 +31,7 @@ from kemu.scenario.addressing import (
 )
 from kemu.scenario.images import image_map
 from kemu.scenario.model import ClusterSpec, EventSpec, ExternalSpec, Run, Scenario
-from kemu.scenario.objects import Namespace, Service
+from kemu.scenario.objects import Namespace, NetworkPolicy, Service
 from kemu.scenario.problems import Checks
 from kemu.scenario.scheduler import SchedulingError, schedule
 
@@ -239,6 +239,12 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
             [*services, *objects.policies, *namespaces, *objects.ingresses, *objects.secrets,
              *objects.slices],
             applied, allocated, checks)
+    applied_policies = any(isinstance(o, NetworkPolicy) for objs in applied.values() for o in objs)
+    if cluster and not cluster.policy_engine and (objects.policies or applied_policies):
+        checks.warn("cluster.networkPolicy", f"{cluster.cni_plugin} enforces no NetworkPolicy, "
+                                             f"so the scenario's policies are not enforced "
+                                             f"(as in a cluster); networkPolicy: {{engine: "
+                                             f"canal}} puts calico's policy engine on flannel")
     later = list({s.key: s for s in allocated.values()}.values())
     measurements = check_measurements.measurements(doc.get("measurements") or [], objects.pods,
                                                    services + later, list(objects.templates),

@@ -79,6 +79,7 @@ class ClusterSpec:
     service_cidr: ipaddress.IPv4Network
     proxy_mode: str = "iptables"  # kube-proxy mode asked for
     timing: Timing = Timing()
+    policy_engine: str = ""  # what enforces NetworkPolicy: calico, canal, or "" (nothing)
     max_pods: int = 110  # kubelet's maxPods: the pods a node runs at most
 
     @property

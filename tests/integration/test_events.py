@@ -109,6 +109,7 @@ def cluster():
     doc = scenario_doc([deployment("web", 2), pod("client", node="node1", port=0,
                                                   image="kemu/sleep"),
                         service("web", "web")], nodes=2)
+    doc["cluster"]["networkPolicy"] = {"engine": "canal"}  # flannel alone enforces none
     doc["events"] = [{"at": 0, "action": "scale", "deployment": "web", "replicas": 3},
                      {"at": 1, "action": "delete-pod", "pod": "web-0"},
                      {"at": 2, "action": "apply", "manifest": DENY_WEB},

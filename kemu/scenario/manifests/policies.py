@@ -29,10 +29,9 @@ def parse_policy(doc: dict[str, Any], check: Checker) -> None:
                      for k, p in enumerate(check.sequence(rule.get("ports"), f"{path}.ports"))]
             rules[direction].append(PolicyRule(tuple(p for p in peers if p),
                                                tuple(p for p in ports if p)))
-    types = spec.get("policyTypes")
-    if types is None:  # Kubernetes' default: Ingress, plus Egress when egress rules exist
-        types = ["Ingress"] + (["Egress"] if "egress" in spec else [])
-    types = check.sequence(types, "spec.policyTypes")
+    types = check.sequence(spec.get("policyTypes"), "spec.policyTypes")
+    if not types:  # the API's default (also for []): Ingress, and Egress if it has egress rules
+        types = ["Ingress"] + (["Egress"] if rules["egress"] else [])
     for i, t in enumerate(types):
         if t not in ("Ingress", "Egress"):
             check.error(f"spec.policyTypes[{i}]", f"must be Ingress or Egress, got {t!r}")

@@ -74,6 +74,11 @@ def test_policy_types_default_like_kubernetes():
            "metadata": {"name": "p"}, "spec": {"podSelector": {}, "egress": [{}]}}
     (policy,) = parse_manifest(doc).policies
     assert policy.policy_types == ("Ingress", "Egress") and policy.egress[0].peers == ()
+    # SetDefaults_NetworkPolicy: an empty egress list, or an empty policyTypes, is Ingress only.
+    doc["spec"]["egress"] = []
+    assert parse_manifest(doc).policies[0].policy_types == ("Ingress",)
+    doc["spec"]["policyTypes"] = []
+    assert parse_manifest(doc).policies[0].policy_types == ("Ingress",)
 
 
 def test_readiness_probe():
