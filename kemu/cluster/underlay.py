@@ -70,6 +70,12 @@ class Underlay:
         """Switches and controllers up; each named link with its emulation."""
         assert self.net is not None and self.topo is not None
         self.net.start()
+        # A cluster's nodes reach ClusterIPs through their default route; kemu's sealed nodes
+        # have none, so the service range gets a route of its own (kube-proxy's OUTPUT rules
+        # send the packet to an endpoint before it leaves; without one it is rejected).
+        service_cidr = self.scenario.cluster.service_cidr
+        for node in self.nodes.values():
+            node.run("ip", "route", "add", str(service_cidr), "dev", "eth0")
         if self.link_method == "delay-line":
             self.log(f"link delay/jitter/loss: no sch_netem here, using kemu's delay line "
                      f"({links.CEILING})")

@@ -23,6 +23,7 @@ class Scope:
     nodes: list[str]
     deployments: list[str]  # namespace/name
     source: MeasurementEnd | None  # `from`, resolved
+    policy_engine: str = ""  # what enforces NetworkPolicy ("" for nothing)
 
 
 def measurements(docs: list[dict[str, Any]], pods: list[PodSpec], services: list[Service],
@@ -60,7 +61,8 @@ def measurements(docs: list[dict[str, Any]], pods: list[PodSpec], services: list
         if not kind.targets and "to" in doc:
             checks.error(f"{where}.to", kind.to_refused or f"a {kind.type} measurement has "
                                                            f"no `to`")
-        kind.check(doc, where, checks, Scope(ends.nodes, deployments, source))
+        kind.check(doc, where, checks, Scope(ends.nodes, deployments, source,
+                                             cluster.policy_engine if cluster else ""))
         target = None
         if kind.targets:
             if "to" not in doc:

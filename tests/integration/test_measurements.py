@@ -147,3 +147,30 @@ def test_pod_startup_times_new_pods_until_ready_and_scales_back():
     assert all(10 < p["startup_ms"] < 15000 for p in pods), pods
     summary = summarize("pod-startup", samples)
     assert summary["pods"] == 6 and summary["errors"] == 0 and "startup_p50_ms_ci95" in summary
+
+
+def test_netpol_and_service_latency_time_the_change_reaching_every_node():
+    """netpol-latency: a deny policy holds within a reconcile and lets go after its deletion,
+    and leaves no policy behind; service-latency: a new Service answers from both nodes, and
+    is gone afterwards (its ClusterIP refused from every node)."""
+    doc = scenario_doc([pod("client", "node1", image="kemu/sleep", port=0),
+                        pod("api", "node2")], measurements=[
+        {"name": "np", "type": "netpol-latency", "from": {"pod": "client"},
+         "to": {"pod": "api"}, "repeat": 2},
+        {"name": "svc", "type": "service-latency", "to": {"pod": "api"}, "repeat": 2}])
+    doc["cluster"]["networkPolicy"] = {"engine": "canal"}
+    netpol, service = parse_scenario(doc, "itest").measurements
+    np_samples: list = []
+    svc_samples: list = []
+    with running_cluster(doc) as cluster:
+        run_measurement(cluster, netpol, np_samples.append)
+        assert not cluster.store.policies()
+        run_measurement(cluster, service, svc_samples.append)
+        assert "kemu-service-latency" not in [s.name for s in cluster.services]
+    # The policy agent writes at its next reconcile: well under a second, never at once.
+    assert all(0 < s["enforce_ms"] < 5000 and 0 < s["release_ms"] < 5000
+               for s in np_samples), np_samples
+    assert summarize("netpol-latency", np_samples)["enforce_timeouts"] == 0
+    assert all(set(s["node_ms"]) == {"node1", "node2"} and s["all_ms"] is not None
+               for s in svc_samples), svc_samples
+    assert summarize("service-latency", svc_samples)["timeouts"] == 0

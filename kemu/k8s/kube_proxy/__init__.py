@@ -103,18 +103,25 @@ class KubeProxy:
         """Whether flush() would write now."""
         with self.lock:
             return self.latest is not None and \
-                self.runner.due(time.monotonic(), self.latest is not self.written)
+                self.runner.due(time.monotonic(), self._pending())
 
     def flush(self) -> None:
         """Write the latest view if it is due (see the module's docstring)."""
         with self.lock:
             if self.latest is None:
                 return
-            if not self.runner.due(time.monotonic(), self.latest is not self.written):
+            if not self.runner.due(time.monotonic(), self._pending()):
                 return
             self.runner.ran(time.monotonic())
             self._write(self.latest)
             self.written = self.latest
+
+    def _pending(self) -> bool:
+        """A change kube-proxy watches (Services, EndpointSlices) not yet written: a policy's
+        or a pod's own change is none of its business."""
+        latest, written = self.latest, self.written
+        return latest is not None and (written is None or latest.services != written.services
+                                       or latest.endpoints != written.endpoints)
 
     def _write(self, view: View) -> None:
         self.rules.sync(iptables.render(self.node, self.node_ip, self.cluster_cidr,
