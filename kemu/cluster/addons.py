@@ -39,6 +39,7 @@ def ingress_controller(scenario: Scenario, state: RunState) -> IngressController
     directory = state.dir / "ingress"
     certify = partial(write_certificates, directory=directory / "certs")
     sink = FileSink(directory / "nginx.conf")
-    sink(render(list(scenario.ingresses), list(scenario.services), {}, directory,
+    sink(render(list(scenario.ingresses), list(scenario.ingress_classes),
+                list(scenario.services), {}, directory,
                 certify(list(scenario.ingresses), list(scenario.secrets))))
     return IngressController(directory, certify, sink)

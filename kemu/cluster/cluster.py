@@ -72,7 +72,8 @@ class Cluster(Workloads):
         spec = scenario.cluster
         self.store = Store([n.name for n in spec.nodes],
                            [*scenario.services, *scenario.policies, *scenario.namespaces,
-                            *scenario.ingresses, *scenario.secrets, *scenario.slices])
+                            *scenario.ingresses, *scenario.ingress_classes,
+                            *scenario.secrets, *scenario.slices])
         self.templates = dict(scenario.templates)  # Deployment key → its pods' template
         self.rollouts = dict(scenario.rollouts)  # Deployment key → its strategy
         self.zones = {n.name: n.labels.get(ZONE_LABEL, "") for n in spec.nodes}

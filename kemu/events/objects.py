@@ -30,7 +30,9 @@ KINDS = {"service": "Service", "svc": "Service", "networkpolicy": "NetworkPolicy
          "netpol": "NetworkPolicy", "pod": "Pod", "po": "Pod", "deployment": "Deployment",
          "deploy": "Deployment", "namespace": "Namespace", "ns": "Namespace",
          "secret": "Secret", "ingress": "Ingress", "ing": "Ingress",
+         "ingressclass": "IngressClass",
          "endpointslice": "EndpointSlice"}
+CLUSTER_SCOPED = ("Namespace", "IngressClass")  # named without a namespace
 
 
 class Apply(Event):
@@ -101,13 +103,13 @@ class Delete(Event):
     keys = ("kind", "name", "namespace")
     args = "KIND NAME"
     help = "delete KIND NAME — kubectl delete (pod, deployment, service, networkpolicy, " \
-           "namespace, secret, ingress, endpointslice)"
+           "namespace, secret, ingress, ingressclass, endpointslice)"
 
     @classmethod
     def check(cls, doc: dict[str, Any], where: str, index: int,
               world: World) -> EventSpec | None:
         kind = doc.get("kind", "")
-        key = str(doc.get("name", "")) if kind == "Namespace" else qualified(doc, "name")
+        key = str(doc.get("name", "")) if kind in CLUSTER_SCOPED else qualified(doc, "name")
         if kind not in set(KINDS.values()):
             world.checks.error(f"{where}.kind", f"delete takes kind "
                                                 f"{', '.join(sorted(set(KINDS.values())))}")
@@ -137,7 +139,7 @@ class Delete(Event):
             raise cls.usage()
         kind = KINDS[args[0].lower()]
         return [{"action": cls.action, "kind": kind,
-                 **({"name": args[1]} if kind == "Namespace" else named("name", args[1]))}]
+                 **({"name": args[1]} if kind in CLUSTER_SCOPED else named("name", args[1]))}]
 
     @staticmethod
     def apply(cluster: Cluster, event: EventSpec) -> dict[str, Any]:

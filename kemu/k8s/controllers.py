@@ -28,6 +28,7 @@ from kemu.k8s.store import EndpointMap, PodStatus, Store
 from kemu.scenario.objects import (
     EndpointSlice,
     Ingress,
+    IngressClass,
     Namespace,
     NetworkPolicy,
     Secret,
@@ -48,6 +49,7 @@ class View:
     pods: list[PodStatus]
     endpoints: EndpointMap  # from the slices: what kube-proxy, DNS, ingress and the LB read
     ingresses: list[Ingress] = field(default_factory=list)
+    ingress_classes: list[IngressClass] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
     slices: list[EndpointSlice] = field(default_factory=list)
 
@@ -141,7 +143,7 @@ class Controllers:
         slices = self._controller_slices(services, pods) + self.store.objects("EndpointSlice")
         return View(services, self.store.policies(), self.store.namespaces(), pods,
                     endpoint_map(services, slices), self.store.objects("Ingress"),
-                    self.store.objects("Secret"), slices)
+                    self.store.objects("IngressClass"), self.store.objects("Secret"), slices)
 
     def _controller_slices(self, services: list[Service],
                            pods: list[PodStatus]) -> list[EndpointSlice]:

@@ -15,7 +15,8 @@ from typing import Any
 from kemu.scenario.objects import Namespace, NetworkPolicy, PodSpec, Service, key_of, kind_of
 
 # Besides pods: what manifests declare (EndpointSlices: those of selectorless Services)
-KINDS = ("Service", "NetworkPolicy", "Namespace", "Ingress", "Secret", "EndpointSlice")
+KINDS = ("Service", "NetworkPolicy", "Namespace", "Ingress", "IngressClass", "Secret",
+         "EndpointSlice")
 
 EndpointMap = dict[tuple[str, str], list[Any]]  # (service key, port name) → its Endpoints
 

@@ -9,6 +9,7 @@ from kemu.scenario.objects import (
     Container,
     ContainerPort,
     EndpointSlice,
+    IngressClass,
     PodSpec,
     Service,
     ServicePort,
@@ -34,6 +35,12 @@ INGRESS_POD = PodSpec(
     containers=(Container(name="controller", image="kemu/ingress-nginx", ports=(
         ContainerPort(80, "http"), ContainerPort(443, "https"))),),
     owner="kemu/ingress-addon")
+# ingress-nginx's class, the cluster's default one as minikube's ingress add-on makes it (so
+# Ingresses naming no class are served); a scenario declaring an IngressClass `nginx` of its
+# own replaces it (without the is-default-class annotation, such Ingresses are then ignored,
+# as with a default helm install).
+INGRESS_CONTROLLER_CLASS = "k8s.io/ingress-nginx"  # the controller value of its classes
+INGRESS_CLASS = IngressClass("nginx", INGRESS_CONTROLLER_CLASS, default=True)
 INGRESS_SERVICE = Service(
     name=INGRESS_CONTROLLER, namespace=INGRESS_NAMESPACE, type="NodePort",
     ports=(ServicePort(80, "http", "TCP", "http"), ServicePort(443, "https", "TCP", "https")),

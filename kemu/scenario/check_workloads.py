@@ -1,7 +1,7 @@
 """The checks of a scenario's `workloads`: each manifest (inline, or the documents of a file),
 what runs for each container (images.py: a warning where a stand-in does), names unique per
 kind, and the add-ons the cluster gets with them (cluster DNS, and the ingress controller when
-there are Ingresses, whose backends must be Services). Pure."""
+there are Ingresses, with what ingress-nginx would say of them). Pure."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from kemu.scenario import addons
 from kemu.scenario.images import Program, resolve, stand_in_note
 from kemu.scenario.manifests import Parsed, parse_manifest
 from kemu.scenario.model import DNSConfig
+from kemu.scenario.objects import ingress_class
 from kemu.scenario.problems import Checks
 
 
@@ -98,19 +99,37 @@ def add_ons(objects: Parsed, dns: DNSConfig, has_edge: bool, checks: Checks,
         objects.pods.append(addons.INGRESS_POD)
         objects.services.append(replace(addons.INGRESS_SERVICE,
                                         type="LoadBalancer" if has_edge else "NodePort"))
-        ingress_backends(objects, checks)
+        if all(c.name != addons.INGRESS_CLASS.name for c in objects.ingress_classes):
+            objects.ingress_classes.insert(0, addons.INGRESS_CLASS)
+        ingresses(objects, checks)
 
 
-def ingress_backends(objects: Parsed, checks: Checks) -> None:
-    """Every backend an Ingress names must be a Service port of its namespace."""
+def ingresses(objects: Parsed, checks: Checks) -> None:
+    """What ingress-nginx would say of the Ingresses: those of a class it does not serve are
+    not routed, a backend naming no Service port answers 503 (warnings, as a cluster accepts
+    them)."""
+    if sum(c.default for c in objects.ingress_classes) > 1:
+        checks.error("workloads", "more than one IngressClass is marked default: the API server "
+                                  "refuses Ingresses naming no class")
     for ing in objects.ingresses:
+        cls = ingress_class(ing, objects.ingress_classes)
+        if cls is None or cls.controller != addons.INGRESS_CONTROLLER_CLASS:
+            checks.warn_at(ing.key, f"Ingress {ing.key}: "
+                           + (f"class {ing.class_name!r} is not ingress-nginx's"
+                              if ing.class_name else "it names no IngressClass and ingress-nginx's "
+                                                     "is not the default")
+                           + ": no controller in kemu serves it, so it routes nothing")
+            continue
         backends = [ing.default_backend] if ing.default_backend else []
         backends += [p.backend for rule in ing.rules for p in rule.paths]
         for backend in backends:
             svc = next((s for s in objects.services if s.name == backend.service and
                         s.namespace == ing.namespace), None)
             if svc is None:
-                checks.error_at(ing.key, f"Ingress {ing.key}: no service {backend.service!r}")
+                checks.warn_at(ing.key, f"Ingress {ing.key}: no service {backend.service!r} "
+                                        f"(ingress-nginx answers 503 for it)")
             elif not any(backend.port in (p.port, p.name) for p in svc.ports):
-                checks.error_at(ing.key, f"Ingress {ing.key}: service {backend.service!r} has "
-                                         f"no port {backend.port!r}")
+                checks.warn_at(ing.key, f"Ingress {ing.key}: service {backend.service!r} has "
+                                        f"no port {backend.port!r} (ingress-nginx answers 503 "
+                                        f"for it)")
+

@@ -236,8 +236,8 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
     if cluster and topology:
         events, made = check_events.events(
             event_docs, cluster, topology, objects.pods, objects.templates,
-            [*services, *objects.policies, *namespaces, *objects.ingresses, *objects.secrets,
-             *objects.slices],
+            [*services, *objects.policies, *namespaces, *objects.ingresses,
+             *objects.ingress_classes, *objects.secrets, *objects.slices],
             applied, allocated, checks)
     applied_policies = any(isinstance(o, NetworkPolicy) for objs in applied.values() for o in objs)
     if cluster and not cluster.policy_engine and (objects.policies or applied_policies):
@@ -257,7 +257,8 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
                     placement=placement, measurements=tuple(measurements),
                     services=tuple(services), policies=tuple(objects.policies),
                     namespaces=tuple(namespaces), dns=dns, external=external,
-                    ingresses=tuple(objects.ingresses), secrets=tuple(objects.secrets),
+                    ingresses=tuple(objects.ingresses),
+                    ingress_classes=tuple(objects.ingress_classes), secrets=tuple(objects.secrets),
                     slices=tuple(objects.slices),
                     warnings=tuple(checks.warnings), events=tuple(events),
                     templates=objects.templates, rollouts=objects.rollouts)

@@ -13,6 +13,7 @@ from kemu.errors import Problem
 from kemu.scenario.objects import (
     EndpointSlice,
     Ingress,
+    IngressClass,
     Namespace,
     NetworkPolicy,
     NodeSpec,
@@ -249,6 +250,7 @@ class Scenario:
     dns: DNSConfig = DNSConfig(enabled=False)
     external: ExternalSpec | None = None
     ingresses: tuple[Ingress, ...] = ()
+    ingress_classes: tuple[IngressClass, ...] = ()
     secrets: tuple[Secret, ...] = ()
     slices: tuple[EndpointSlice, ...] = ()  # given in manifests (selectorless Services')
     warnings: tuple[Problem, ...] = ()

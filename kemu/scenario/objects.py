@@ -339,16 +339,64 @@ class IngressRule:
 
 
 @dataclass(frozen=True)
+class NginxAnnotations:
+    """The `nginx.ingress.kubernetes.io/*` annotations of an Ingress that kemu follows, with
+    ingress-nginx's defaults (docs/user-guide/nginx-configuration/annotations.md; timeouts in
+    seconds, as its ConfigMap's proxy-*-timeout)."""
+
+    rewrite_target: str = ""
+    use_regex: bool = False
+    ssl_redirect: bool = True  # for hosts with TLS
+    force_ssl_redirect: bool = False  # for hosts without TLS too
+    canary: bool = False
+    canary_weight: int = 0
+    canary_weight_total: int = 100
+    canary_by_header: str = ""
+    canary_by_header_value: str = ""
+    canary_by_cookie: str = ""
+    affinity: str = ""  # "cookie", or "" for none
+    session_cookie_name: str = "INGRESSCOOKIE"
+    session_cookie_path: str = ""  # "" for the location's path
+    proxy_connect_timeout: int = 5
+    proxy_send_timeout: int = 60
+    proxy_read_timeout: int = 60
+
+
+@dataclass(frozen=True)
 class Ingress:
     name: str
     namespace: str
     rules: tuple[IngressRule, ...] = ()
     default_backend: IngressBackend | None = None
     tls: tuple[tuple[tuple[str, ...], str], ...] = ()  # (hosts, secret name)
+    class_name: str = ""  # spec.ingressClassName (or the older class annotation); "" for none
+    nginx: NginxAnnotations = NginxAnnotations()
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True)
+class IngressClass:
+    """networking.k8s.io/v1 IngressClass: which controller serves Ingresses of this class, and
+    whether Ingresses naming no class get it (the is-default-class annotation)."""
+
+    name: str
+    controller: str
+    default: bool = False
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+
+def ingress_class(ingress: Ingress, classes: list[IngressClass] | tuple[IngressClass, ...]
+                  ) -> IngressClass | None:
+    """The IngressClass an Ingress has: the one it names, or, naming none, the default one
+    (the DefaultIngressClass admission plugin); None if that class does not exist."""
+    name = ingress.class_name or next((c.name for c in classes if c.default), "")
+    return next((c for c in classes if c.name == name), None)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,11 @@ class Checks:
     def warn(self, where: str, what: str) -> None:
         self.warnings.append(Problem(where, what, self.file))
 
+    def warn_at(self, key: str, what: str) -> None:
+        """A warning about the object `key`, reported where it was declared."""
+        file, where = self.places.get(key, (self.file, "workloads"))
+        self.warnings.append(Problem(where, what, file))
+
     def raise_problems(self) -> None:
         if self.problems:
             raise ScenarioError(self.problems)

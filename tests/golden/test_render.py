@@ -83,9 +83,9 @@ def test_nginx_config(world, golden):
     certs = {"": (directory / "certs/default.crt", directory / "certs/default.key"),
              "shop.example.com": (directory / "certs/shop.example.com.crt",
                                   directory / "certs/shop.example.com.key")}
-    golden(HERE / "nginx-world.conf", ingress.render(list(scenario.ingresses),
-                                                     list(scenario.services), eps, directory,
-                                                     certs))
+    golden(HERE / "nginx-world.conf", ingress.render(
+        list(scenario.ingresses), list(scenario.ingress_classes), list(scenario.services), eps,
+        directory, certs))
 
 
 def test_load_balancer_config(world, golden):

@@ -1,6 +1,6 @@
 """Kubernetes manifests → kemu objects: v1 Pod, Service, Endpoints, Namespace, Secret
 (kubernetes.io/tls), apps/v1 Deployment, discovery.k8s.io/v1 EndpointSlice, networking.k8s.io/v1
-NetworkPolicy and Ingress (and Ingress's older v1beta1 forms).
+NetworkPolicy, Ingress (and its older v1beta1 forms) and IngressClass.
 
 Pure: parses and checks plain dicts. Every problem names the field path within the document;
 the caller prefixes the document's place (`workloads[2]` or `web.yaml#1`). Fields that do
@@ -15,7 +15,12 @@ from typing import Any
 
 from kemu.scenario.manifests.checker import Checker, Parsed
 from kemu.scenario.manifests.endpoints import parse_endpoint_slice, parse_endpoints
-from kemu.scenario.manifests.ingresses import parse_ingress, parse_ingress_v1beta1, parse_secret
+from kemu.scenario.manifests.ingresses import (
+    parse_ingress,
+    parse_ingress_class,
+    parse_ingress_v1beta1,
+    parse_secret,
+)
 from kemu.scenario.manifests.policies import parse_policy
 from kemu.scenario.manifests.services import parse_service
 from kemu.scenario.manifests.workloads import parse_deployment, parse_namespace, parse_pod
@@ -28,6 +33,7 @@ PARSERS: dict[str, Callable[[dict[str, Any], Checker], None]] = {
     "v1/Endpoints": parse_endpoints, "discovery.k8s.io/v1/EndpointSlice": parse_endpoint_slice,
     "networking.k8s.io/v1/NetworkPolicy": parse_policy,
     "networking.k8s.io/v1/Ingress": parse_ingress,
+    "networking.k8s.io/v1/IngressClass": parse_ingress_class,
     "extensions/v1beta1/Ingress": parse_ingress_v1beta1,
     "networking.k8s.io/v1beta1/Ingress": parse_ingress_v1beta1,
 }

@@ -12,6 +12,7 @@ from kemu.errors import Problem
 from kemu.scenario.objects import (
     EndpointSlice,
     Ingress,
+    IngressClass,
     Namespace,
     NetworkPolicy,
     PodSpec,
@@ -37,6 +38,7 @@ class Parsed:
     policies: list[NetworkPolicy] = field(default_factory=list)
     namespaces: list[Namespace] = field(default_factory=list)
     ingresses: list[Ingress] = field(default_factory=list)
+    ingress_classes: list[IngressClass] = field(default_factory=list)
     secrets: list[Secret] = field(default_factory=list)
     slices: list[EndpointSlice] = field(default_factory=list)  # selectorless Services'
     templates: dict[str, PodSpec] = field(default_factory=dict)  # Deployment key → its pods'
@@ -46,8 +48,8 @@ class Parsed:
 
     def merge(self, other: Parsed) -> None:
         """Add what `other` declares after what this one does."""
-        for name in ("pods", "services", "policies", "namespaces", "ingresses", "secrets",
-                     "slices", "problems", "warnings"):
+        for name in ("pods", "services", "policies", "namespaces", "ingresses",
+                     "ingress_classes", "secrets", "slices", "problems", "warnings"):
             getattr(self, name).extend(getattr(other, name))
         self.templates.update(other.templates)
         self.rollouts.update(other.rollouts)

@@ -1,16 +1,37 @@
-"""Ingress (networking.k8s.io/v1, and the older v1beta1 forms the seeds use) and the
-kubernetes.io/tls Secrets their TLS sections name. Pure."""
+"""Ingress (networking.k8s.io/v1, and the older v1beta1 forms the seeds use), IngressClass,
+and the kubernetes.io/tls Secrets their TLS sections name. Pure.
+
+An Ingress's `nginx.ingress.kubernetes.io/*` annotations are read as ingress-nginx reads them
+(strings; a value it cannot parse is ignored, leaving the default); those kemu does not
+follow are named in a warning. Exact and Prefix paths are checked as ingress-nginx's admission
+webhook checks them (strict-validate-path-type, on by default since v1.12)."""
 
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
+from dataclasses import fields, replace
 from typing import Any
 
 from kemu.scenario.manifests.checker import Checker, metadata, strings
-from kemu.scenario.objects import Ingress, IngressBackend, IngressPath, IngressRule, Secret
+from kemu.scenario.objects import (
+    Ingress,
+    IngressBackend,
+    IngressClass,
+    IngressPath,
+    IngressRule,
+    NginxAnnotations,
+    Secret,
+)
 
 PATH_TYPES = ("Prefix", "Exact", "ImplementationSpecific")
+NGINX = "nginx.ingress.kubernetes.io/"
+CLASS_ANNOTATION = "kubernetes.io/ingress.class"  # before spec.ingressClassName
+DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"
+# ingress-nginx's webhook: Exact and Prefix paths of these characters only (internal/ingress/
+# inspector/rules.go, validPathType).
+STRICT_PATH = re.compile(r"^/[A-Za-z0-9/_.-]*$")
 
 
 BackendParser = Callable[[Any, str], "IngressBackend | None"]
@@ -51,8 +72,11 @@ def _parse_any_ingress(doc: dict[str, Any], check: Checker, backend: BackendPars
     """What both Ingress versions share: hosts, paths, the default backend, TLS."""
     check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec", "status"})
     name, namespace, _ = metadata(doc, check)
+    annotations = _annotations(doc, check)
+    nginx = nginx_annotations(annotations, check)
     spec = check.mapping(doc.get("spec"), "spec")
     check.fields(spec, "spec", {"ingressClassName", default_key, "rules", "tls"})
+    class_name = str(spec.get("ingressClassName") or annotations.get(CLASS_ANNOTATION, ""))
     rules = []
     for i, r in enumerate(check.sequence(spec.get("rules"), "spec.rules")):
         rule = check.mapping(r, f"spec.rules[{i}]")
@@ -70,35 +94,115 @@ def _parse_any_ingress(doc: dict[str, Any], check: Checker, backend: BackendPars
                 check.error(f"{where}.pathType", f"must be one of {', '.join(PATH_TYPES)}, "
                                                  f"got {path_type!r}")
             target = backend(entry.get("backend"), f"{where}.backend")
+            path = _ingress_path(entry.get("path", "/"), path_type, nginx, check,
+                                 f"{where}.path", strict=class_name in ("", "nginx"))
             if target:
-                paths.append(IngressPath(_ingress_path(entry.get("path", "/"), check,
-                                                       f"{where}.path"), path_type, target))
-        rules.append(IngressRule(str(rule.get("host", "")), tuple(paths)))
+                paths.append(IngressPath(path, path_type, target))
+        rules.append(IngressRule(_host(rule.get("host", ""), check, f"spec.rules[{i}].host"),
+                                 tuple(paths)))
     default = backend(spec[default_key], f"spec.{default_key}") if default_key in spec \
         else None
-    _finish_ingress(name, namespace, rules, default, spec, check)
+    _finish_ingress(Ingress(name, namespace, tuple(rules), default, class_name=class_name,
+                            nginx=nginx), spec, check)
 
 
-def _ingress_path(value: Any, check: Checker, where: str) -> str:
+def _ingress_path(value: Any, path_type: str, nginx: NginxAnnotations, check: Checker,
+                  where: str, strict: bool) -> str:
+    """The path; `strict`: checked as ingress-nginx's webhook checks its class's Ingresses."""
     if not isinstance(value, str) or not value.startswith("/"):
         check.error(where, f"must be an absolute path, got {value!r}")
         return "/"
+    if strict and path_type in ("Exact", "Prefix") and not STRICT_PATH.match(value):
+        check.error(where, f"ingress-nginx's admission webhook refuses it: path {value} cannot "
+                           f"be used with pathType {path_type} (letters, digits and "
+                           f"'/_.-' only; a regular expression needs ImplementationSpecific)")
+    elif "*" in value and not (nginx.use_regex or nginx.rewrite_target):
+        check.warn(where, f"{value!r}: ingress-nginx matches ImplementationSpecific paths as "
+                          f"nginx prefixes, so '*' is a literal character here, not a "
+                          f"wildcard (GCE's glob); use pathType Prefix with "
+                          f"{value.rstrip('*') or '/'!r}")
     return value
 
 
-def _finish_ingress(name: str, namespace: str, rules: list[IngressRule],
-                    default: IngressBackend | None, spec: dict[str, Any],
-                    check: Checker) -> None:
+def _host(value: Any, check: Checker, where: str) -> str:
+    """A rule's host: a DNS name, or a wildcard `*.` and a DNS name (one label matched)."""
+    host = str(value or "")
+    name = host[2:] if host.startswith("*.") else host
+    if host and not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*"
+                             r"[a-z0-9])?)*$", name):
+        check.error(where, f"must be a DNS name, optionally starting with '*.', got {host!r}")
+    return host
+
+
+def _annotations(doc: dict[str, Any], check: Checker) -> dict[str, str]:
+    meta = doc.get("metadata")
+    values = check.mapping(meta.get("annotations") if isinstance(meta, dict) else None,
+                           "metadata.annotations")
+    return {str(k): str(v) for k, v in values.items()}
+
+
+# annotation (without the prefix) → NginxAnnotations field
+FOLLOWED = {f.name.replace("_", "-"): f.name for f in fields(NginxAnnotations)}
+
+
+def nginx_annotations(annotations: dict[str, str], check: Checker) -> NginxAnnotations:
+    """The ingress-nginx annotations kemu follows, parsed as ingress-nginx parses them (a
+    value it cannot read is ignored with a warning); a warning for each one kemu does not."""
+    out = NginxAnnotations()
+    for key, value in annotations.items():
+        if not key.startswith(NGINX):
+            continue
+        where = f"metadata.annotations.{key}"
+        name = FOLLOWED.get(key[len(NGINX):])
+        if name is None:
+            check.warn(where, "kemu does not emulate this ingress-nginx annotation: ignored")
+            continue
+        default = getattr(out, name)
+        parsed: Any = value
+        if isinstance(default, bool):
+            parsed = {"true": True, "1": True, "t": True, "false": False, "0": False,
+                      "f": False}.get(value.lower())
+        elif isinstance(default, int):
+            parsed = int(value) if re.fullmatch(r"\d+", value.strip()) else None
+        if parsed is None:
+            check.warn(where, f"{value!r} cannot be read (ingress-nginx ignores it: "
+                              f"{default!r})")
+            continue
+        out = replace(out, **{name: parsed})
+    if out.affinity not in ("", "cookie"):
+        check.warn(f"metadata.annotations.{NGINX}affinity",
+                   f"{out.affinity!r}: ingress-nginx knows only 'cookie' (ignored)")
+        out = replace(out, affinity="")
+    return out
+
+
+def _finish_ingress(ingress: Ingress, spec: dict[str, Any], check: Checker) -> None:
     tls = []
     for i, t in enumerate(check.sequence(spec.get("tls"), "spec.tls")):
         entry = check.mapping(t, f"spec.tls[{i}]")
         check.fields(entry, f"spec.tls[{i}]", {"hosts", "secretName"})
         hosts = strings(entry.get("hosts"), check, f"spec.tls[{i}].hosts")
         tls.append((hosts, str(entry.get("secretName", ""))))
-    if not rules and default is None:
+    if not ingress.rules and ingress.default_backend is None:
         check.error("spec", "an Ingress needs rules or a default backend")
+    if ingress.name:
+        check.out.ingresses.append(replace(ingress, tls=tuple(tls)))
+
+
+def parse_ingress_class(doc: dict[str, Any], check: Checker) -> None:
+    """networking.k8s.io/v1 IngressClass: its controller, and whether it is the default."""
+    check.fields(doc, "", {"apiVersion", "kind", "metadata", "spec"})
+    name, _, _ = metadata(doc, check)
+    spec = check.mapping(doc.get("spec"), "spec")
+    check.fields(spec, "spec", {"controller"}, ignored={"parameters"})
+    controller = spec.get("controller")
+    if not isinstance(controller, str) or not controller:
+        check.error("spec.controller", "name the controller (ingress-nginx's is "
+                                       "k8s.io/ingress-nginx)")
+        return
+    default = _annotations(doc, check).get(DEFAULT_CLASS, "") == "true"
     if name:
-        check.out.ingresses.append(Ingress(name, namespace, tuple(rules), default, tuple(tls)))
+        check.out.ingress_classes.append(IngressClass(name, controller, default))
 
 
 def parse_secret(doc: dict[str, Any], check: Checker) -> None:
