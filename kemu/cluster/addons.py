@@ -30,7 +30,7 @@ class FileSink:
 
 
 def dns_records(scenario: Scenario, state: RunState) -> DNSRecords:
-    return DNSRecords(scenario.dns.domain, FileSink(state.dir / "dns" / "records.json"))
+    return DNSRecords(scenario.dns, FileSink(state.dir / "dns" / "records.json"))
 
 
 def ingress_controller(scenario: Scenario, state: RunState) -> IngressController:

@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from kemu.clock import patience
@@ -33,13 +32,13 @@ from kemu.cluster.rollout import RollingUpdate
 from kemu.cluster.underlay import Underlay
 from kemu.cluster.workloads import Workloads
 from kemu.edge.edge import Edge
+from kemu.edge.resolver import Resolver
 from kemu.errors import CommandError, KemuError
 from kemu.k8s.controllers import Controllers
 from kemu.k8s.kube_proxy import KubeProxy
 from kemu.k8s.kube_proxy.iptables import JUMPS as PROXY_JUMPS
 from kemu.k8s.network_policy import JUMPS as POLICY_JUMPS
 from kemu.k8s.network_policy import PolicyAgent
-from kemu.k8s.resolv_conf import resolv_conf
 from kemu.k8s.store import Store
 from kemu.kernel import doctor
 from kemu.kernel.exec import Netns
@@ -81,6 +80,7 @@ class Cluster(Workloads):
         self.underlay = Underlay(scenario, state, log)
         self.network = Network(spec, state)
         self.edge = Edge(scenario.external, state, log) if scenario.external else None
+        self.resolver = Resolver(scenario.dns.upstream, scenario.topology.underlay_cidr, state)
         self.kubelets: dict[str, Kubelet] = {}
         self.controllers: Controllers | None = None
         self.pods_used = {p.key for p in scenario.pods}  # every pod this run has had
@@ -128,17 +128,20 @@ class Cluster(Workloads):
     def start(self) -> None:
         clock = _Stopwatch()
         topo = self.underlay.plan()
+        self.resolver.add_to(topo)
         if self.edge:
             self.edge.add_to(topo)
         self.underlay.build(self.edge)
         self.underlay.start()
+        assert self.underlay.net
+        self.resolver.start(self.underlay.net, self.nodes, str(self.scenario.cluster.pod_cidr))
         if self.edge:
             self.edge.start(self.nodes, self.scenario.topology.underlay_cidr,
                             self.scenario.cluster.pod_cidr, list(self.scenario.services))
         self.timings["underlay_s"] = clock.lap()
         configs = self.network.start(self.nodes)
-        resolv = partial(resolv_conf, dns=self.scenario.dns)
-        self.kubelets = {name: Kubelet(node, configs[name], self.state, self.store, resolv)
+        self.kubelets = {name: Kubelet(node, configs[name], self.state, self.store,
+                                       self.scenario.dns)
                          for name, node in self.nodes.items()}
         self.timings["network_s"] = clock.lap()
         self.log(f"{len(self.nodes)} nodes up with {self.backend.name}")
@@ -320,6 +323,7 @@ class Cluster(Workloads):
             list(pool.map(lambda p: attempt(f"kube-proxy of {p.node}", p.stop), self.proxies))
         if self.edge:
             attempt("external hosts", self.edge.stop)
+        attempt("the nodes' resolver", self.resolver.stop)
         for name, kubelet in self.kubelets.items():
             attempt(f"pods of {name}", kubelet.remove_all)
         self.network.stop(attempt)

@@ -14,7 +14,6 @@ import http.client
 import os
 import socket
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ from kemu.clock import patience
 from kemu.cluster.termination import Termination
 from kemu.errors import KemuError, NotReadyError, TimedOut
 from kemu.images.base import container_argv
+from kemu.k8s.hosts_file import NSSWITCH, hosts_file
+from kemu.k8s.resolv_conf import resolv_conf
 from kemu.k8s.store import Store
 from kemu.kernel.cni import Attachment, NetworkConfigList, pod_ips
 from kemu.kernel.exec import HOST, Netns, Result, call_in, run
@@ -31,6 +32,7 @@ from kemu.kernel.node import K8sNode
 from kemu.kernel.processes import Process, stop_all
 from kemu.kernel.records import RunState, delete_netns, remove_path
 from kemu.registry import images
+from kemu.scenario.model import DNSConfig
 from kemu.scenario.objects import Container, PodSpec, Probe
 
 
@@ -46,6 +48,7 @@ def _kemus(container: Container) -> bool:
 
 
 NETNS_ETC = Path("/etc/netns")  # `ip netns exec NAME` bind-mounts files from here over /etc
+ETC_FILES = ("resolv.conf", "hosts", "nsswitch.conf")
 
 LOOPBACK_CONF = {"cniVersion": "1.0.0", "name": "cni-loopback",
                  "plugins": [{"type": "loopback"}]}
@@ -100,13 +103,13 @@ class Pod:
 
 class Kubelet:
     def __init__(self, node: K8sNode, network: NetworkConfigList, state: RunState,
-                 store: Store, resolv_conf: Callable[[PodSpec], str] | None = None):
+                 store: Store, dns: DNSConfig):
         self.node = node
         self.network = network
         self.loopback = NetworkConfigList(LOOPBACK_CONF, network.cni_path)
         self.state = state
         self.store = store
-        self.resolv_conf = resolv_conf  # pod → its resolv.conf (None: the host's)
+        self.dns = dns  # for the pods' resolv.conf and hosts
         self.pods: dict[str, Pod] = {}  # the runtime's sandboxes, by pod key
         self.terminations: dict[str, Termination] = {}  # pods being deleted, by key
         self.closing = False  # the node is going away (remove_all)
@@ -128,8 +131,7 @@ class Kubelet:
                 raise KemuError(f"CNI gave pod {spec.key} no address")
             pod.ip = ips[0]
             self.store.update_pod(spec.key, ip=pod.ip)
-            if self.resolv_conf:
-                self._write_resolv_conf(pod)
+            self._write_etc(pod)
             pod.started_at = time.monotonic()
             for container in spec.containers:
                 self._start_container(pod, container.name, container_argv(container),
@@ -139,16 +141,19 @@ class Kubelet:
             raise
         return pod
 
-    def _write_resolv_conf(self, pod: Pod) -> None:
-        """The pod's /etc/resolv.conf (kemu/k8s/resolv_conf.py), through iproute2's
-        per-namespace /etc/netns/NAME/, recorded for removal."""
-        assert self.resolv_conf
+    def _write_etc(self, pod: Pod) -> None:
+        """The pod's /etc/resolv.conf, /etc/hosts (kubelet's) and /etc/nsswitch.conf (its
+        image's), through iproute2's per-namespace /etc/netns/NAME/, recorded for removal."""
         directory = NETNS_ETC / pod.sandbox
-        for path in (NETNS_ETC, directory, directory / "resolv.conf"):
+        files = {"resolv.conf": resolv_conf(pod.spec, self.dns),
+                 "hosts": hosts_file(pod.spec, pod.ip, self.dns.domain, socket.gethostname()),
+                 "nsswitch.conf": NSSWITCH}
+        for path in (NETNS_ETC, directory, *(directory / name for name in files)):
             if not path.exists():
                 self.state.record_path(str(path))
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / "resolv.conf").write_text(self.resolv_conf(pod.spec))
+        for name, text in files.items():
+            (directory / name).write_text(text)
 
     def _attachment(self, pod: Pod, ifname: str = "eth0") -> Attachment:
         mappings = tuple((p.host_port, p.container_port, p.protocol, p.host_ip)
@@ -325,7 +330,7 @@ class Kubelet:
         if not Path(pod.netns.path).exists():
             self.state.forget_netns(pod.sandbox)  # else `kemu clean` still finds it
         directory = NETNS_ETC / pod.sandbox
-        for path in (directory / "resolv.conf", directory):
+        for path in (*(directory / name for name in ETC_FILES), directory):
             if str(path) in self.state.data["paths"] and remove_path(path):
                 self.state.forget_path(str(path))
         self.store.delete_pod(pod.spec.key)

@@ -64,7 +64,9 @@ class Edge:
         self.controller = net.addController(
             "lb", controller=LBController, state=self.state, config=self.config_path,
             log=self.state.dir / "lb.log")
-        self.hosts = {h.name: h for h in net.hosts if isinstance(h, ExternalHost)}
+        names = {h.name for h in self.spec.hosts}
+        self.hosts = {h.name: h for h in net.hosts if isinstance(h, ExternalHost)
+                      and h.name in names}
         self.configure([], {})
 
     def start(self, nodes: dict[str, K8sNode], underlay_cidr: ipaddress.IPv4Network,

@@ -13,11 +13,13 @@ from kemu.images.base import container_argv, known_images
 from kemu.scenario.addressing import dns_service_ip
 from kemu.scenario.model import (
     DEFAULT_EXTERNAL_CIDR,
+    DEFAULT_EXTERNAL_DOMAIN,
     DEFAULT_POD_CIDR,
     DEFAULT_SERVICE_CIDR,
     DEFAULT_TOPOLOGY,
     DEFAULT_UNDERLAY_CIDR,
     HEALTH_KEYS,
+    RESOLVER_HOST,
     TIMING_PROFILES,
     ClusterSpec,
     DNSConfig,
@@ -27,6 +29,7 @@ from kemu.scenario.model import (
     LoadBalancerSpec,
     Timing,
     TopologySpec,
+    UpstreamDNS,
 )
 from kemu.scenario.objects import Container, ContainerPort, NodeSpec
 from kemu.scenario.problems import Checks
@@ -41,6 +44,9 @@ def cluster(doc: dict[str, Any], checks: Checks) -> ClusterSpec | None:
         nodes = [NodeSpec(n["name"], dict(n.get("labels", {}))) for n in nodes_doc]
         seen: set[str] = set()
         for i, node in enumerate(nodes):
+            if node.name == RESOLVER_HOST:
+                checks.error(f"cluster.nodes[{i}].name", f"{RESOLVER_HOST!r} is the nodes' "
+                                                         f"resolver's name")
             if node.name in seen:
                 checks.error(f"cluster.nodes[{i}].name", f"node {node.name!r} is listed twice")
             seen.add(node.name)
@@ -205,9 +211,11 @@ def disjoint(cidrs: dict[str, ipaddress.IPv4Network], checks: Checks) -> None:
                 checks.error(b, f"{net_b} overlaps {a} {net_a}")
 
 
-def dns(doc: dict[str, Any], spec: ClusterSpec | None, checks: Checks) -> DNSConfig:
+def dns(doc: dict[str, Any], spec: ClusterSpec | None, topo: TopologySpec | None,
+        external: ExternalSpec | None, checks: Checks) -> DNSConfig:
+    upstream = upstream_dns(doc.get("upstream") or {}, topo, external, checks)
     if not doc.get("enabled", True) or spec is None:
-        return DNSConfig(enabled=False)
+        return DNSConfig(enabled=False, upstream=upstream)
     ip = doc.get("clusterIP", dns_service_ip(spec.service_cidr))
     try:
         if ipaddress.IPv4Address(ip) not in spec.service_cidr:
@@ -217,7 +225,40 @@ def dns(doc: dict[str, Any], spec: ClusterSpec | None, checks: Checks) -> DNSCon
     except ValueError:
         checks.error("cluster.dns.clusterIP", f"not an IPv4 address: {ip!r}")
         ip = ""
-    return DNSConfig(True, ip, doc.get("domain", "cluster.local"))
+    return DNSConfig(True, ip, doc.get("domain", "cluster.local"), doc.get("ttl", 30),
+                     doc.get("cache", 30), upstream)
+
+
+def upstream_dns(doc: dict[str, Any], topo: TopologySpec | None, external: ExternalSpec | None,
+                 checks: Checks) -> UpstreamDNS:
+    """The outside resolver's names: every external host, then `records` (an IPv4 address,
+    a list of them, or an external host's name)."""
+    where = "cluster.dns.upstream"
+    hosts = external.host_addresses() if external else {}
+    records: dict[str, tuple[str, ...]] = {
+        f"{name}.{external.domain}.".lower(): (ip,) for name, ip in hosts.items()} \
+        if external else {}
+    for name, value in (doc.get("records") or {}).items():
+        addresses = []
+        for item in value if isinstance(value, list) else [value]:
+            if item in hosts:
+                addresses.append(hosts[item])
+                continue
+            try:
+                addresses.append(str(ipaddress.IPv4Address(item)))
+            except ValueError:
+                checks.error(f"{where}.records.{name}", f"{item!r} is neither an IPv4 address "
+                                                        f"nor an external host"
+                             + (f" ({', '.join(hosts)})" if hosts else ""))
+        records[name.rstrip(".").lower() + "."] = tuple(addresses)
+    latency = 0.0
+    try:
+        latency = parse_duration_ms(doc.get("latency", 0))
+    except ValueError as e:
+        checks.error(f"{where}.latency", str(e))
+    ip = str(topo.underlay_cidr.network_address + 1) if topo else ""
+    return UpstreamDNS(ip, records, latency, doc.get("failureRate", 0.0),
+                       doc.get("failureMode", "timeout"))
 
 
 def external(doc: dict[str, Any] | None, spec: ClusterSpec | None,
@@ -230,6 +271,8 @@ def external(doc: dict[str, Any] | None, spec: ClusterSpec | None,
         where = f"external.hosts[{i}]"
         if host["name"] in names or (spec and host["name"] in {n.name for n in spec.nodes}):
             checks.error(f"{where}.name", f"{host['name']!r} is already a host or node name")
+        if host["name"] == RESOLVER_HOST:
+            checks.error(f"{where}.name", f"{RESOLVER_HOST!r} is the nodes' resolver's name")
         names.add(host["name"])
         image, command = host.get("image"), host.get("command")
         if image and command:
@@ -258,4 +301,5 @@ def external(doc: dict[str, Any] | None, spec: ClusterSpec | None,
     if cidr is None or pool is None:
         return None
     return ExternalSpec(cidr, tuple(hosts),
-                        LoadBalancerSpec(lb_doc.get("preset", "custom"), pool, overrides))
+                        LoadBalancerSpec(lb_doc.get("preset", "custom"), pool, overrides),
+                        doc.get("domain", DEFAULT_EXTERNAL_DOMAIN).rstrip("."))

@@ -204,13 +204,14 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
     images = image_map(doc.get("images"), checks)
     objects = check_workloads.workloads(doc.get("workloads") or [], checks,
                                         check_cluster.room(cluster) if cluster else None, images)
-    dns = check_cluster.dns(doc["cluster"].get("dns") or {}, cluster, checks)
     api_server = None
     if cluster and topology and len(cluster.nodes) <= topology.underlay_cidr.num_addresses - 3:
         api_server = (str(cluster.service_cidr.network_address + API_SERVER_OFFSET),
                       str(underlay_addresses(topology.underlay_cidr, len(cluster.nodes))[0].ip))
-    check_workloads.add_ons(objects, dns, bool(doc.get("external")), checks, api_server)
     external = check_cluster.external(doc.get("external"), cluster, topology, checks)
+    dns = check_cluster.dns(doc["cluster"].get("dns") or {}, cluster, topology, external,
+                            checks)
+    check_workloads.add_ons(objects, dns, bool(doc.get("external")), checks, api_server)
     event_docs = doc.get("events") or []
     applied = check_events.applied(event_docs, checks, images)
     in_time = sorted(applied, key=lambda i: event_docs[i]["at"])

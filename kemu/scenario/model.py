@@ -89,10 +89,34 @@ class ClusterSpec:
 
 
 @dataclass(frozen=True)
+class UpstreamDNS:
+    """The resolver of the nodes' own network (the datacenter's, or the cloud's VPC resolver):
+    what CoreDNS forwards to and dnsPolicy Default pods ask. It answers the names the
+    scenario declares — every external host as `<host>.<externalDomain>`, and `records` —
+    and NXDOMAIN for the rest, after `latency_ms`; a `failure_rate` share of queries fails
+    (`timeout`: no answer; `servfail`)."""
+
+    ip: str = ""  # its address: the underlay's first
+    records: dict[str, tuple[str, ...]] = field(default_factory=dict)  # FQDN. → IPv4s
+    latency_ms: float = 0.0
+    failure_rate: float = 0.0
+    failure_mode: str = "timeout"  # timeout | servfail
+
+
+RESOLVER_HOST = "resolver"  # the upstream resolver's host name: no node or external host's
+DEFAULT_EXTERNAL_DOMAIN = "example.com"  # RFC 2606: reserved, never a real site
+
+
+@dataclass(frozen=True)
 class DNSConfig:
+    """The cluster DNS as kubeadm deploys CoreDNS: its Corefile's `ttl 30` and `cache 30`."""
+
     enabled: bool = True
     cluster_ip: str = ""
     domain: str = "cluster.local"
+    ttl: int = 30  # the kubernetes plugin's TTL on every answer, s
+    cache: int = 30  # the cache plugin's cap on how long an answer is kept, s
+    upstream: UpstreamDNS = field(default_factory=UpstreamDNS)
 
 
 # -- the world outside the cluster -----------------------------------------------------------
@@ -165,6 +189,7 @@ class ExternalSpec:
     cidr: ipaddress.IPv4Network
     hosts: tuple[ExternalHostSpec, ...]
     load_balancer: LoadBalancerSpec
+    domain: str = DEFAULT_EXTERNAL_DOMAIN  # the outside resolver names host h `h.<domain>`
 
     def host_addresses(self) -> dict[str, str]:
         """External hosts from .10 up (.1 is the load balancer's health checker)."""

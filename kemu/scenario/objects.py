@@ -83,6 +83,9 @@ class PodSpec:
     dns_policy: str = "ClusterFirst"  # ClusterFirst | ClusterFirstWithHostNet | Default | None
     dns_config: PodDNSConfig | None = None
     termination_grace_s: int = 30  # terminationGracePeriodSeconds
+    hostname: str = ""  # spec.hostname ("": the pod's name)
+    subdomain: str = ""  # spec.subdomain: with a headless Service of that name, a DNS name
+    host_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (ip, hostnames)
 
     @property
     def key(self) -> str:

@@ -32,6 +32,7 @@ IGNORED_POD_FIELDS = {
     "serviceAccount", "securityContext", "affinity", "tolerations", "imagePullSecrets",
     "priorityClassName", "schedulerName", "enableServiceLinks",
 }
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 DNS_POLICIES = ("ClusterFirstWithHostNet", "ClusterFirst", "Default", "None")
 IGNORED_CONTAINER_FIELDS = {
     "resources", "imagePullPolicy", "livenessProbe", "startupProbe", "volumeMounts",
@@ -120,7 +121,7 @@ def _pod_spec(value: Any, check: Checker, path: str, name: str, namespace: str,
               labels: dict[str, str], owner: str) -> PodSpec | None:
     spec = check.mapping(value, path)
     check.fields(spec, path, {"containers", "nodeName", "nodeSelector", "hostname",
-                              "dnsPolicy", "dnsConfig", "hostNetwork",
+                              "subdomain", "hostAliases", "dnsPolicy", "dnsConfig", "hostNetwork",
                               "terminationGracePeriodSeconds"}, IGNORED_POD_FIELDS)
     grace = check.integer(spec.get("terminationGracePeriodSeconds", 30),
                           f"{path}.terminationGracePeriodSeconds", 0, 10**9)
@@ -150,12 +151,41 @@ def _pod_spec(value: Any, check: Checker, path: str, name: str, namespace: str,
         check.error(f"{path}.nodeName", "must be a node name")
         node_name = ""
     node_selector = check.labels(spec.get("nodeSelector"), f"{path}.nodeSelector")
+    hostname, subdomain = (_dns_label(spec.get(key, ""), check, f"{path}.{key}")
+                           for key in ("hostname", "subdomain"))
+    aliases = _host_aliases(spec.get("hostAliases"), check, f"{path}.hostAliases")
     if not name or any(c is None for c in parsed):
         return None
     return PodSpec(name=name, namespace=namespace, labels=labels,
                    containers=tuple(c for c in parsed if c), node_name=node_name,
                    node_selector=node_selector, owner=owner, dns_policy=dns_policy,
-                   dns_config=dns_config, termination_grace_s=30 if grace is None else grace)
+                   dns_config=dns_config, termination_grace_s=30 if grace is None else grace,
+                   hostname=hostname, subdomain=subdomain, host_aliases=aliases)
+
+
+def _dns_label(value: Any, check: Checker, path: str) -> str:
+    """A pod's hostname or subdomain: an RFC 1123 label, as the API server validates it."""
+    if value == "":
+        return ""
+    if not isinstance(value, str) or not DNS_LABEL.fullmatch(value) or len(value) > 63:
+        check.error(path, f"a lowercase RFC 1123 label must consist of lower case alphanumeric "
+                          f"characters or '-', and must start and end with an alphanumeric "
+                          f"character, got {value!r}")
+        return ""
+    return value
+
+
+def _host_aliases(value: Any, check: Checker,
+                  path: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """spec.hostAliases: (ip, hostnames) entries kubelet adds to the pod's /etc/hosts."""
+    aliases = []
+    for i, entry in enumerate(check.sequence(value, path)):
+        where = f"{path}[{i}]"
+        doc = check.mapping(entry, where)
+        check.fields(doc, where, {"ip", "hostnames"})
+        aliases.append((ipv4(doc.get("ip"), check, f"{where}.ip"),
+                        strings(doc.get("hostnames"), check, f"{where}.hostnames")))
+    return tuple(aliases)
 
 
 def _dns_config(value: Any, check: Checker, path: str) -> PodDNSConfig:

@@ -1,11 +1,10 @@
-"""Service manifests, allocation, endpoints, kube-proxy rules, DNS records, iptables sync."""
+"""Service manifests, allocation, endpoints, kube-proxy rules, iptables sync."""
 
 import ipaddress
 from pathlib import Path
 
 import pytest
 
-from kemu.k8s import dns
 from kemu.k8s.endpoints import Endpoint
 from kemu.k8s.kube_proxy import iptables as kube_proxy
 from kemu.k8s.store import PodStatus
@@ -168,21 +167,3 @@ def test_stale_chains_are_deleted_in_the_same_transaction():
         assert f"-X {name}" in text
     assert text.index("-X ") < text.rindex("COMMIT")
 
-
-def test_dns_records():
-    headless = Service("pods", cluster_ip="None", selector={"app": "web"},
-                       ports=(ServicePort(8080, 8080, name="http"),))
-    external = Service("db", type="ExternalName", external_name="db.example.com")
-    eps = {("default/web", "http"): EPS[:2], ("default/pods", "http"): EPS[:2]}
-    records = dns.records([SERVICES[0], headless, external], eps,
-                          [pod("a", "10.244.0.2", "node1")])
-    a, srv = records["A"], records["SRV"]
-    assert a["web.default.svc.cluster.local."] == ["10.96.0.2"]
-    assert a["pods.default.svc.cluster.local."] == ["10.244.0.2", "10.244.1.2"]
-    assert a["10-244-0-2.pods.default.svc.cluster.local."] == ["10.244.0.2"]
-    assert a["10-244-0-2.default.pod.cluster.local."] == ["10.244.0.2"]
-    assert srv["_http._tcp.web.default.svc.cluster.local."] == [
-        [0, 100, 80, "web.default.svc.cluster.local."]]
-    assert srv["_http._tcp.pods.default.svc.cluster.local."][0][2:] == [
-        8080, "10-244-0-2.pods.default.svc.cluster.local."]
-    assert records["CNAME"] == {"db.default.svc.cluster.local.": "db.example.com."}
