@@ -16,8 +16,9 @@ switch from it, proactively:
   everything else → the switch's own L2 learning (NORMAL)
 
 In `l2` mode (MetalLB's layer 2) there is no rewriting: the app answers ARP for the VIP with
-the MAC of one healthy node (the leader), which takes the traffic itself (kube-proxy has rules
-for the VIP), and on failover announces the new leader with a gratuitous ARP.
+the MAC of one healthy node (the leader, chosen as MetalLB chooses it), which takes the traffic
+itself (kube-proxy has rules for the VIP), and on a change announces the new leader with a
+gratuitous ARP.
 
 Health checks are made inline, as hardware load balancers do, from the checker's address to
 each member's checked port (its node port, kube-proxy's health server, or the Service's
@@ -32,6 +33,7 @@ the import names differ.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -63,6 +65,11 @@ VIP_MAC = "0e:4b:4c:42:00:01"  # the load balancer's own (virtual) MAC
 PRIO_NORMAL, PRIO_ARP, PRIO_LB, PRIO_HEALTH = 0, 100, 200, 250
 
 
+def _key(vip: dict[str, Any]) -> tuple[str, str, int]:
+    """A VIP's entry: address, protocol and port (a port number may serve TCP and UDP)."""
+    return vip["ip"], vip.get("protocol", "TCP"), vip["port"]
+
+
 class Member:
     def __init__(self, spec: dict[str, Any], health: dict[str, Any]):
         self.node, self.ip, self.mac, self.port = spec["node"], spec["ip"], spec["mac"], \
@@ -89,7 +96,7 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
         self.datapath: Any = None
         self.config: dict[str, Any] = {"vips": [], "checker": {}}
         self.mtime = 0.0
-        self.members: dict[tuple[str, int], list[Member]] = {}
+        self.members: dict[tuple[str, str, int], list[Member]] = {}
         self.leaders: dict[str, str] = {}  # l2 mode: VIP → node announcing it
         self.history: list[dict[str, Any]] = []
         hub.spawn(self._loop)
@@ -139,7 +146,7 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
                        [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
         known = {}
         for number, vip in enumerate(self.config["vips"], start=1):
-            key = (vip["ip"], vip["port"])
+            key = _key(vip)
             old = {(b.ip, b.port): b for b in self.members.get(key, [])}
             members = [old.get((s["ip"], s["port"])) or Member(s, vip["health"])
                        for s in vip["backends"]]
@@ -166,17 +173,24 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
         for command in (ofp.OFPGC_ADD, ofp.OFPGC_MODIFY):  # ADD fails harmlessly if it exists
             self.datapath.send_msg(parser.OFPGroupMod(self.datapath, command, ofp.OFPGT_SELECT,
                                                       group_id, buckets))
-        match = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ipv4_dst=vip["ip"],
-                                ip_proto=6, tcp_dst=vip["port"])
+        if vip.get("protocol") == "UDP":
+            match = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ipv4_dst=vip["ip"],
+                                    ip_proto=17, udp_dst=vip["port"])
+        else:
+            match = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ipv4_dst=vip["ip"],
+                                    ip_proto=6, tcp_dst=vip["port"])
         self._flow(PRIO_LB, match, [parser.OFPActionGroup(group_id)] if live else [])
 
     def _elect(self, vip: dict[str, Any], members: list[Member]) -> None:
-        """l2 mode: one healthy node answers for the VIP; a change is announced by GARP."""
-        current = self.leaders.get(vip["ip"])
-        live = [b for b in members if b.healthy]
-        if current in {b.node for b in live}:
+        """l2 mode, as MetalLB's speakers decide (speaker/layer2_controller.go,
+        ShouldAnnounce): the healthy nodes sorted by sha256(node + "#" + IP), the first
+        announces; a node back in the list takes its addresses back. A change is announced by
+        gratuitous ARP."""
+        live = sorted((b for b in members if b.healthy),
+                      key=lambda b: hashlib.sha256(f"{b.node}#{vip['ip']}".encode()).digest())
+        leader = live[0] if live else None
+        if self.leaders.get(vip["ip"]) == (leader.node if leader else ""):
             return
-        leader = min(live, key=lambda b: b.node) if live else None
         self.leaders[vip["ip"]] = leader.node if leader else ""
         if leader:
             self._send_arp(arp.ARP_REPLY, leader.mac, vip["ip"], "ff:ff:ff:ff:ff:ff", vip["ip"],
@@ -209,7 +223,7 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
                 if vip["mode"] != "l2":
                     return VIP_MAC
                 leader = self.leaders.get(address)
-                member = next((b for b in self.members.get((vip["ip"], vip["port"]), [])
+                member = next((b for b in self.members.get(_key(vip), [])
                                if b.node == leader), None)
                 return member.mac if member else ""
         return ""
@@ -328,11 +342,12 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
         return {
             "connected": self.datapath is not None,
             "vips": [{"service": vip["service"], "ip": vip["ip"], "port": vip["port"],
+                      "protocol": vip.get("protocol", "TCP"),
                       "mode": vip["mode"], "leader": self.leaders.get(vip["ip"]),
                       "backends": [{"node": b.node, "ip": b.ip, "port": b.port,
                                     "healthy": b.healthy, "since": b.changed_at,
                                     "checks": b.checks}
-                                   for b in self.members.get((vip["ip"], vip["port"]), [])]}
+                                   for b in self.members.get(_key(vip), [])]}
                      for vip in self.config["vips"]],
             "events": self.history,
         }

@@ -124,7 +124,7 @@ class Edge:
         """Ready: every backend has been checked and found as it should be (a node with no
         local endpoint of a Local service stays unhealthy: that is its steady state; every node
         whose kube-proxy answers is healthy to a check of kube-proxy's health)."""
-        expected: dict[tuple[str, int], set[str]] = {}
+        expected: dict[tuple[str, str, int], set[str]] = {}
         budget = 5.0
         for svc in services:
             if svc.type != "LoadBalancer" or not svc.load_balancer_ip:
@@ -133,17 +133,21 @@ class Edge:
             budget = max(budget, 1 + health["interval"] * (health["healthy_threshold"] + 1)
                          + health["timeout"] + 5)
             for port in svc.ports:
+                if port.protocol not in ("TCP", "UDP"):
+                    continue
                 eps = ready(endpoints.get((svc.key, port.name), []))
                 healthy = {e.node for e in eps} if svc.external_traffic_policy == "Local" \
                     else set(nodes) if eps or health["port"] == "healthz" else set()
-                expected[(svc.load_balancer_ip, port.port)] = healthy
+                if port.protocol == "UDP" and health["port"] == "traffic":
+                    healthy = set()  # a TCP check of a UDP node port: nothing answers
+                expected[(svc.load_balancer_ip, port.protocol, port.port)] = healthy
         deadline = time.monotonic() + patience(budget)
         while True:
             vips = (self.state_of_app() or {}).get("vips", [])
             settled = len(vips) == len(expected) and all(
                 all(b["checks"] > 0 for b in vip["backends"]) and
                 {b["node"] for b in vip["backends"] if b["healthy"]} ==
-                expected.get((vip["ip"], vip["port"]), set()) for vip in vips)
+                expected.get((vip["ip"], vip["protocol"], vip["port"]), set()) for vip in vips)
             if settled:
                 return
             if time.monotonic() > deadline:

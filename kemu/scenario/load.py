@@ -159,6 +159,15 @@ def _addresses(services: list[Service], applied: list[tuple[int, Service]],
                                      f"{external.load_balancer.preset} load balancer checks "
                                      f"the Service's node port (allocate node ports, or use a "
                                      f"preset that checks kube-proxy's health)")
+        health = external.load_balancer.health(svc.external_traffic_policy) if external else {}
+        if external and svc.type == "LoadBalancer" and health.get("check") == "tcp" and \
+                health.get("port") == "traffic" and any(p.protocol == "UDP" for p in svc.ports):
+            checks.warn_at(svc.key, f"the {external.load_balancer.preset} load balancer "
+                                    f"checks a UDP port's nodes with TCP on its node port, "
+                                    f"which nothing answers: every node is unhealthy and the "
+                                    f"load balancer "
+                                    + ("fails open (sends to all), as the cloud's does"
+                                       if health.get("fail_open") else "drops the traffic"))
     first = everything[:len(services)]
     made = {(i, svc.key): svc for (i, _), svc in zip(new, everything[len(services):],
                                                       strict=True)}

@@ -130,7 +130,8 @@ class DNSConfig:
 #              node port every 3 s, 2 failures; fails open when no backend is healthy
 #   aws-nlb    Cluster: TCP to the node port every 30 s, 3 / 3; Local: /healthz on the health
 #              check node port every 10 s, 2 / 2; fails open
-#   metallb-l2 one node answers ARP for the VIP; failover by gratuitous ARP in a few seconds
+#   metallb-l2 one node answers ARP for the VIP, the first of the healthy nodes ordered by
+#              sha256(node#IP) (MetalLB's speaker); changes announced by gratuitous ARP
 _TCP = {"check": "tcp", "port": "traffic", "path": ""}
 _HCNP = {"check": "http", "port": "health-check-node-port", "path": "/healthz"}
 PRESETS: dict[str, dict[str, Any]] = {

@@ -1,6 +1,7 @@
 """The world outside the cluster: external hosts behind an OpenFlow edge switch, LoadBalancer
 Services through the os-ken app, failover, and the seal between the emulation and the host."""
 
+import hashlib
 import json
 import re
 import signal
@@ -158,15 +159,22 @@ def test_failover_within_the_health_check_budget(cluster):
                       timeout=5)
 
 
-def test_metallb_l2_one_leader_answers_and_a_new_one_announces_itself():
+def metallb_order(nodes, address):
+    """MetalLB's layer 2 election (metallb speaker/layer2_controller.go, ShouldAnnounce): the
+    candidate nodes sorted by sha256(node + "#" + IP); the first announces."""
+    return sorted(nodes, key=lambda n: hashlib.sha256(f"{n}#{address}".encode()).digest())
+
+
+def test_metallb_l2_elects_as_metallb_announces_by_gratuitous_arp_and_fails_back():
     with running_cluster(external_doc("metallb-l2", [web(), lb_service("web")])) as cluster:
         client = cluster.externals["client"]
         address = vip(cluster, "web")
         assert not [r for r in requests(cluster, client, f"http://{address}/", 10)
                     if "error" in r]
-        state = cluster.load_balancer_state()
-        leader = state["vips"][0]["leader"]
+        leader, runner_up, *_ = metallb_order(cluster.nodes, address)
+        assert cluster.load_balancer_state()["vips"][0]["leader"] == leader
         macs = {n: node.intf("eth0").MAC() for n, node in cluster.nodes.items()}
+
         def lladdr():
             neigh = client.run("ip", "neigh", "show", address).split()
             return neigh[neigh.index("lladdr") + 1] if "lladdr" in neigh else ""
@@ -174,15 +182,18 @@ def test_metallb_l2_one_leader_answers_and_a_new_one_announces_itself():
         assert lladdr() == macs[leader]
         cluster.node_down(leader)
         try:
-            # The gratuitous ARP of the new leader moves the client's neighbour entry.
-            assert eventually(lambda: lladdr() not in ("", macs[leader]), timeout=10)
-            new = cluster.load_balancer_state()["vips"][0]["leader"]
-            assert new != leader and lladdr() == macs[new]
+            # The gratuitous ARP of the next node in MetalLB's order moves the client's
+            # neighbour entry.
+            assert eventually(lambda: lladdr() == macs[runner_up], timeout=10)
+            assert cluster.load_balancer_state()["vips"][0]["leader"] == runner_up
             assert eventually(lambda: not [r for r in requests(cluster, client,
                                                                f"http://{address}/", 5)
                                            if "error" in r], timeout=10)
         finally:
             cluster.node_up(leader)
+        # Back in the candidates, the first node takes its address back (no stickiness).
+        assert eventually(lambda: lladdr() == macs[leader], timeout=10)
+        assert cluster.load_balancer_state()["vips"][0]["leader"] == leader
 
 
 def test_gce_checks_kube_proxys_health_and_the_health_check_node_port():
@@ -228,6 +239,37 @@ def test_load_balancer_source_ranges_let_only_their_clients_through():
                              "--timeout", "1")
         assert "timed out" in record["error"]
         assert "traffic not accepted by KUBE-FW-" in cluster.node_rules("node1")
+
+
+def udp_exchange(cluster, where, address, port, payload=b"kemu"):
+    """One datagram to address:port from `where`; the reply's bytes (b"" on timeout)."""
+    code = ("import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            "s.settimeout(2); s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2]))); "
+            "sys.stdout.write(s.recv(2048).decode())")
+    out = subprocess.run([*cluster.exec_prefix(where), sys.executable, "-c", code, address,
+                          str(port), payload.decode()], capture_output=True, text=True,
+                         timeout=30)
+    return out.stdout.encode()
+
+
+def test_a_udp_and_a_tcp_port_of_one_number_behind_the_load_balancer():
+    """A LoadBalancer port 53 in both protocols (as for DNS): the load balancer spreads each
+    protocol's flows over the healthy nodes (gce checks kube-proxy's health, which does not
+    depend on the protocol), and kube-proxy takes each to its own target port."""
+    dual = web()
+    dual["spec"]["template"]["spec"]["containers"][0]["ports"] = [
+        {"containerPort": 8080}, {"containerPort": 5353, "protocol": "UDP"}]
+    service = lb_service("dns-like")
+    service["spec"]["ports"] = [
+        {"name": "tcp", "port": 53, "protocol": "TCP", "targetPort": 8080},
+        {"name": "udp", "port": 53, "protocol": "UDP", "targetPort": 5353}]
+    with running_cluster(external_doc("gce", workloads=[dual, service])) as cluster:
+        client, address = cluster.externals["client"], vip(cluster, "dns-like")
+        assert udp_exchange(cluster, client, address, 53, b"hello") == b"hello"
+        assert not [r for r in requests(cluster, client, f"http://{address}:53/", 5)
+                    if "error" in r]
+        protocols = {v["protocol"] for v in cluster.load_balancer_state()["vips"]}
+        assert protocols == {"TCP", "UDP"}
 
 
 def test_kemu_clean_removes_a_killed_runs_ovs_bridge(tmp_path):

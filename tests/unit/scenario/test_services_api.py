@@ -78,6 +78,21 @@ def test_load_balancers_without_node_ports_and_with_health_check_node_ports():
     assert out["given"].health_check_node_port == 31000
 
 
+@pytest.mark.parametrize("preset, warned", [("aws-nlb", "fails open"), ("custom", "drops"),
+                                            ("gce", None)])
+def test_a_udp_load_balancer_checked_by_tcp_on_its_node_port_is_said(preset, warned):
+    """A TCP check of a UDP node port finds nothing listening: every node unhealthy. Said
+    before building, with what the load balancer then does."""
+    doc = scenario(service("dns", type="LoadBalancer",
+                           ports=[{"port": 53, "protocol": "UDP"}]))
+    doc["external"] = {"loadBalancer": {"preset": preset}}
+    warnings = [p.what for p in parse_scenario(doc).warnings if "UDP" in p.what]
+    if warned:
+        assert len(warnings) == 1 and warned in warnings[0]
+    else:
+        assert warnings == []
+
+
 @pytest.mark.parametrize("spec, message", [
     ({"type": "ExternalName", "externalName": "api.payments.example."}, None),
     ({"type": "ExternalName", "externalName": "Api.Payments"},
