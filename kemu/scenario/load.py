@@ -101,7 +101,10 @@ def parse_runs(doc: Any, file: str = "<scenario>") -> list[Run]:
     return runs
 
 
-def _combinations(matrix: dict[str, list[Any]]) -> list[dict[str, Any]]:
+def _combinations(matrix: dict[str, list[Any]] | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every combination of a mapping's value lists; a list names its combinations itself."""
+    if isinstance(matrix, list):
+        return [dict(entry) for entry in matrix]
     keys = list(matrix)
     return [dict(zip(keys, values, strict=True))
             for values in itertools.product(*(matrix[k] for k in keys))]

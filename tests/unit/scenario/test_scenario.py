@@ -225,6 +225,18 @@ def test_matrix_expands_every_combination_in_order():
     assert "matrix" in doc  # the input is left as it was
 
 
+def test_a_matrix_list_names_its_combinations():
+    doc = scenario(matrix=[{"cluster.cni.plugin": "flannel-vxlan",
+                            "cluster.networkPolicy.engine": "canal"},
+                           {"cluster.cni.plugin": "calico-bgp",
+                            "cluster.networkPolicy.engine": "calico"}])
+    runs = parse_runs(doc)
+    assert [r.label for r in runs] == ["plugin=flannel-vxlan, engine=canal",
+                                       "plugin=calico-bgp, engine=calico"]
+    assert runs[1].scenario.cluster.policy_engine == "calico"
+    assert any("matrix" in p for p in problems_of_runs(scenario(matrix=[])))
+
+
 def test_matrix_values_are_checked_per_combination_before_anything_runs():
     doc = scenario(matrix={"cluster.cni.plugin": ["flannel-vxlan", "weave"]})
     found = problems_of_runs(doc)
