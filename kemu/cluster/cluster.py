@@ -156,6 +156,8 @@ class Cluster(Workloads):
         per_node = self._node_agents()
         cluster_wide: list[Any] = [addons.dns_records(self.scenario, self.state)] \
             if self.scenario.dns.enabled else []
+        if self.edge:
+            cluster_wide.append(self.edge)  # the cloud's controller follows the cluster
         self.controllers = Controllers(
             self.store, self.scenario.cluster.node_grace_s, per_node,
             cluster_wide + ([ingress] if ingress else []),
@@ -163,13 +165,21 @@ class Cluster(Workloads):
             self.zones,
             self.scenario.cluster.timing.slice_batch_s)
         self.controllers.start()
+        if self.edge:  # before waiting for pods whose readiness gates it sets
+            self.edge.configure(self.services, self.nodes, self.store.pods())
+            self.edge.follow_gates(self.store)
         probed = [p.key for p in self.scenario.pods if any(c.readiness for c in p.containers)]
         for key in self.controllers.wait_ready(probed, patience(PROBE_READY_TIMEOUT_S)):
             self.log(f"pod {key} is not ready after {PROBE_READY_TIMEOUT_S:.0f} s: it is not "
                      f"an endpoint of its services")
         if self.edge:
-            self.edge.configure(self.services, self.nodes)
             self.edge.wait_settled(self.services, self.store.endpoints(), list(self.nodes))
+            # Pods behind a container-native load balancer are Ready once it found them
+            # healthy (their readiness gate).
+            gated = [p.spec.key for p in self.store.pods() if p.spec.readiness_gates]
+            for key in self.controllers.wait_ready(gated, patience(PROBE_READY_TIMEOUT_S)):
+                self.log(f"pod {key} is not ready after {PROBE_READY_TIMEOUT_S:.0f} s: its "
+                         f"readiness gates are not all set")
         self.timings["services_s"] = clock.lap()
         self.log(f"{len(self.pods)} pods ready in {clock.total():.1f} s")
 

@@ -152,6 +152,7 @@ class Kubelet:
             if not path.exists():
                 self.state.record_path(str(path))
         directory.mkdir(parents=True, exist_ok=True)
+        assert tuple(files) == ETC_FILES  # what _forget removes
         for name, text in files.items():
             (directory / name).write_text(text)
 
@@ -231,7 +232,7 @@ class Kubelet:
             pod.ready = pod.running and all(
                 pod.probe_state.get(c.name, [0, 0, 0, 0])[3] for c in pod.spec.containers
                 if c.readiness)
-            self.store.update_pod(pod.spec.key, ready=pod.ready)
+            self.store.update_pod(pod.spec.key, containers_ready=pod.ready)
 
     def _probe(self, pod: Pod, probe: Probe) -> bool:
         if probe.kind == "exec":
@@ -264,7 +265,7 @@ class Kubelet:
         of the cluster."""
         stop_all(pod.containers, grace=0)
         pod.ready = False
-        self.store.update_pod(pod.spec.key, ready=False)
+        self.store.update_pod(pod.spec.key, containers_ready=False)
 
     # -- removal ------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from mininet.link import Link
 
 from kemu import registry
 from kemu.kernel import doctor, links
-from kemu.kernel.node import K8sNode, KemuNet, ShapedLink, UnderlaySwitch
+from kemu.kernel.node import UNDERLAY_INTF, K8sNode, KemuNet, ShapedLink, UnderlaySwitch
 from kemu.kernel.records import RunState
 from kemu.scenario.addressing import underlay_addresses
 from kemu.scenario.model import LinkParams, Scenario
@@ -75,7 +75,7 @@ class Underlay:
         # send the packet to an endpoint before it leaves; without one it is rejected).
         service_cidr = self.scenario.cluster.service_cidr
         for node in self.nodes.values():
-            node.run("ip", "route", "add", str(service_cidr), "dev", "eth0")
+            node.run("ip", "route", "add", str(service_cidr), "dev", UNDERLAY_INTF)
         if self.link_method == "delay-line":
             self.log(f"link delay/jitter/loss: no sch_netem here, using kemu's delay line "
                      f"({links.CEILING})")

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from kemu.cluster.kubelet import Kubelet, Pod
 from kemu.cluster.rollout import RollingUpdate
+from kemu.edge.config import with_neg_gate
 from kemu.errors import KemuError
 from kemu.k8s.store import KINDS as STORE_KINDS
 from kemu.k8s.store import Store
@@ -74,6 +75,7 @@ class Workloads:
             placement = {spec.key: place(spec, up, load, self.scenario.cluster.max_pods, taken)
                          for spec in specs}
         per_node: dict[str, list[PodSpec]] = {}
+        specs = [with_neg_gate(spec, self.services, self.scenario.external) for spec in specs]
         for spec in specs:
             self.pods_used.add(spec.key)  # taken, even if starting it fails
             self.store.create_pod(spec, placement[spec.key])
@@ -183,8 +185,6 @@ class Workloads:
                 self.scale(obj.key, obj.replicas)
             else:
                 self.store.apply(obj)
-        if self.edge and any(isinstance(o, Service) for o in objects):
-            self.edge.configure(self.services, self.nodes)
 
     def delete(self, kind: str, key: str) -> None:
         """kubectl delete: a Pod (its Deployment replaces it), a Deployment (with its pods),
@@ -205,5 +205,3 @@ class Workloads:
                         if getattr(obj, "namespace", "") == key:
                             self.store.delete(other, key_of(obj))
             self.store.delete(kind, key)
-        if self.edge and kind in ("Service", "Namespace"):
-            self.edge.configure(self.services, self.nodes)

@@ -34,6 +34,7 @@ the import names differ.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import random
@@ -63,6 +64,7 @@ except ImportError:  # upstream Ryu
 
 VIP_MAC = "0e:4b:4c:42:00:01"  # the load balancer's own (virtual) MAC
 PRIO_NORMAL, PRIO_ARP, PRIO_LB, PRIO_HEALTH = 0, 100, 200, 250
+HISTORY = 10000  # events kept
 
 
 def _key(vip: dict[str, Any]) -> tuple[str, str, int]:
@@ -75,7 +77,12 @@ class Member:
         self.node, self.ip, self.mac, self.port = spec["node"], spec["ip"], spec["mac"], \
             spec["port"]
         self.check_port = spec.get("check_port") or spec["port"]
-        self.healthy = True  # a new member is trusted until checks say otherwise
+        self.pod = spec.get("pod", "")  # container-native: the pod it is
+        self.path = spec.get("path") or health.get("path") or "/"
+        self.check = spec.get("check") or health.get("check")  # tcp | http
+        # A new node is trusted until checks say otherwise; a new endpoint of a network
+        # endpoint group serves only once a check has found it healthy.
+        self.healthy = not self.pod
         self.ok = self.bad = 0
         self.checks = 0
         # The first check waits a second: until then the nodes may not know the checker's
@@ -98,6 +105,8 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
         self.mtime = 0.0
         self.members: dict[tuple[str, str, int], list[Member]] = {}
         self.leaders: dict[str, str] = {}  # l2 mode: VIP → node announcing it
+        self.replies: set[tuple[str, str, int, str, int]] = set()  # pods mode: reply flows
+        self.groups: dict[tuple[str, str, int], int] = {}  # VIP entry → its group's id
         self.history: list[dict[str, Any]] = []
         hub.spawn(self._loop)
         hub.spawn(self._serve_state, int(os.environ.get("KEMU_LB_STATE_PORT", "0")))
@@ -145,57 +154,121 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
                                                     ipv4_dst=checker["ip"], ip_proto=6),
                        [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
         known = {}
-        for number, vip in enumerate(self.config["vips"], start=1):
+        for vip in self.config["vips"]:
             key = _key(vip)
             old = {(b.ip, b.port): b for b in self.members.get(key, [])}
             members = [old.get((s["ip"], s["port"])) or Member(s, vip["health"])
                        for s in vip["backends"]]
             for b, spec in zip(members, vip["backends"], strict=True):
                 b.health, b.check_port = vip["health"], spec.get("check_port") or spec["port"]
+                b.path = spec.get("path") or vip["health"].get("path") or "/"
+                b.check = spec.get("check") or vip["health"].get("check")
             known[key] = members
-            self._program(number, vip, members)
+            self._program(vip, members)
+        self._forget([key for key in self.members if key not in known])
         self.members = known
+        for address in {vip["ip"] for vip in self.config["vips"] if vip["mode"] == "l2"}:
+            self._elect(address)
+        self._replies({(b.ip, vip.get("protocol", "TCP"), b.port, vip["ip"], vip["port"])
+                       for vip in self.config["vips"] if vip["mode"] == "pods"
+                       for b in known[_key(vip)]})
 
-    def _program(self, group_id: int, vip: dict[str, Any], members: list[Member]) -> None:
+    def _l4(self, protocol: str, direction: str, port: int, **fields: Any) -> Any:
+        """An IPv4 match on a TCP or UDP port (`direction`: dst or src)."""
+        number, name = (17, "udp") if protocol == "UDP" else (6, "tcp")
+        return self.datapath.ofproto_parser.OFPMatch(
+            eth_type=ether_types.ETH_TYPE_IP, ip_proto=number,
+            **{f"{name}_{direction}": port}, **fields)
+
+    def _program(self, vip: dict[str, Any], members: list[Member]) -> None:
         parser, ofp = self.datapath.ofproto_parser, self.datapath.ofproto
         arp_match = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_ARP, arp_tpa=vip["ip"])
         self._flow(PRIO_ARP, arp_match,
                    [parser.OFPActionOutput(ofp.OFPP_CONTROLLER, ofp.OFPCML_NO_BUFFER)])
         if vip["mode"] == "l2":
-            self._elect(vip, members)
-            return
+            return  # elected per address, once every entry of it is known
         live = [b for b in members if b.healthy]
         if not live and vip["health"].get("fail_open"):
             live = members  # as AWS NLB and GCE do: with no healthy backend, send to all
         buckets = [parser.OFPBucket(weight=1, actions=[
-            parser.OFPActionSetField(eth_dst=b.mac),
+            parser.OFPActionSetField(eth_dst=b.mac), *self._to_pod(vip, b),
             parser.OFPActionOutput(ofp.OFPP_NORMAL)]) for b in live]
+        key = _key(vip)
+        group_id = self.groups.setdefault(key, max(self.groups.values(), default=0) + 1)
         for command in (ofp.OFPGC_ADD, ofp.OFPGC_MODIFY):  # ADD fails harmlessly if it exists
             self.datapath.send_msg(parser.OFPGroupMod(self.datapath, command, ofp.OFPGT_SELECT,
                                                       group_id, buckets))
-        if vip.get("protocol") == "UDP":
-            match = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ipv4_dst=vip["ip"],
-                                    ip_proto=17, udp_dst=vip["port"])
-        else:
-            match = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_IP, ipv4_dst=vip["ip"],
-                                    ip_proto=6, tcp_dst=vip["port"])
+        match = self._l4(vip.get("protocol", "TCP"), "dst", vip["port"], ipv4_dst=vip["ip"])
         self._flow(PRIO_LB, match, [parser.OFPActionGroup(group_id)] if live else [])
 
-    def _elect(self, vip: dict[str, Any], members: list[Member]) -> None:
+    def _forget(self, keys: list[tuple[str, str, int]]) -> None:
+        """The flows and groups of VIP entries no longer configured (a Service deleted)."""
+        parser, ofp = self.datapath.ofproto_parser, self.datapath.ofproto
+        addresses = {vip["ip"] for vip in self.config["vips"]}
+        for address, protocol, port in keys:
+            self._delete(PRIO_LB, self._l4(protocol, "dst", port, ipv4_dst=address))
+            if (address, protocol, port) in self.groups:
+                self.datapath.send_msg(parser.OFPGroupMod(
+                    self.datapath, ofp.OFPGC_DELETE, ofp.OFPGT_SELECT,
+                    self.groups.pop((address, protocol, port))))
+            if address not in addresses:
+                self._delete(PRIO_ARP, parser.OFPMatch(eth_type=ether_types.ETH_TYPE_ARP,
+                                                       arp_tpa=address))
+                self.leaders.pop(address, None)
+
+    def _delete(self, priority: int, match: Any) -> None:
+        parser, ofp = self.datapath.ofproto_parser, self.datapath.ofproto
+        self.datapath.send_msg(parser.OFPFlowMod(
+            self.datapath, command=ofp.OFPFC_DELETE_STRICT, priority=priority,
+            out_port=ofp.OFPP_ANY, out_group=ofp.OFPG_ANY, match=match))
+
+    def _to_pod(self, vip: dict[str, Any], b: Member) -> list[Any]:
+        """Container-native: the packet's destination rewritten to the pod (its node's MAC
+        takes it there)."""
+        if vip["mode"] != "pods":
+            return []
+        parser = self.datapath.ofproto_parser
+        port = {"udp_dst": b.port} if vip.get("protocol") == "UDP" else {"tcp_dst": b.port}
+        return [parser.OFPActionSetField(ipv4_dst=b.ip), parser.OFPActionSetField(**port)]
+
+    def _replies(self, wanted: set[tuple[str, str, int, str, int]]) -> None:
+        """Container-native: a pod's replies to the outside leave with the VIP as their
+        source: one flow per (pod IP, protocol, port) → (VIP, port); stale ones deleted."""
+        parser, ofp = self.datapath.ofproto_parser, self.datapath.ofproto
+        network = ipaddress.IPv4Network(self.config.get("network", "0.0.0.0/0"))
+        outside = (str(network.network_address), str(network.netmask))
+        for ip, protocol, port, _, _ in self.replies - wanted:
+            self._delete(PRIO_LB, self._l4(protocol, "src", port, ipv4_src=ip,
+                                           ipv4_dst=outside))
+        for ip, protocol, port, vip_ip, vip_port in wanted - self.replies:
+            field = "udp_src" if protocol == "UDP" else "tcp_src"
+            self._flow(PRIO_LB, self._l4(protocol, "src", port, ipv4_src=ip, ipv4_dst=outside), [
+                parser.OFPActionSetField(ipv4_src=vip_ip),
+                parser.OFPActionSetField(**{field: vip_port}),
+                parser.OFPActionOutput(ofp.OFPP_NORMAL)])
+        self.replies = wanted
+
+    def _elect(self, address: str) -> None:
         """l2 mode, as MetalLB's speakers decide (speaker/layer2_controller.go,
-        ShouldAnnounce): the healthy nodes sorted by sha256(node + "#" + IP), the first
-        announces; a node back in the list takes its addresses back. A change is announced by
-        gratuitous ARP."""
-        live = sorted((b for b in members if b.healthy),
-                      key=lambda b: hashlib.sha256(f"{b.node}#{vip['ip']}".encode()).digest())
-        leader = live[0] if live else None
-        if self.leaders.get(vip["ip"]) == (leader.node if leader else ""):
+        ShouldAnnounce): the nodes healthy for every port of the address, sorted by
+        sha256(node + "#" + IP); the first announces, and a node back in the list takes its
+        addresses back. A change is announced by gratuitous ARP. (MetalLB also announces
+        nothing for a Service without a ready endpoint; kemu's checks do not see endpoints.)"""
+        entries = [self.members[_key(vip)] for vip in self.config["vips"]
+                   if vip["ip"] == address]
+        macs = {b.node: b.mac for members in entries for b in members}
+        healthy = set(macs)
+        for members in entries:
+            healthy &= {b.node for b in members if b.healthy}
+        ranked = sorted(healthy, key=lambda n: hashlib.sha256(f"{n}#{address}".encode()).digest())
+        leader = ranked[0] if ranked else ""
+        if self.leaders.get(address) == leader:
             return
-        self.leaders[vip["ip"]] = leader.node if leader else ""
+        self.leaders[address] = leader
         if leader:
-            self._send_arp(arp.ARP_REPLY, leader.mac, vip["ip"], "ff:ff:ff:ff:ff:ff", vip["ip"],
+            self._send_arp(arp.ARP_REPLY, macs[leader], address, "ff:ff:ff:ff:ff:ff", address,
                            self.datapath.ofproto.OFPP_FLOOD)
-            self._event("leader", vip["ip"], leader.node)
+            self._event("leader", address, leader)
 
     # -- packets ---------------------------------------------------------------------------
 
@@ -295,19 +368,19 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
         sport = segment.dst_port
         syn_ack = bool(segment.bits & tcp.TCP_SYN and segment.bits & tcp.TCP_ACK)
         verdict: bool | None = None
-        if b.health.get("check") == "http" and syn_ack and not b.requested:
-            request = (f"GET {b.health.get('path') or '/'} HTTP/1.1\r\nHost: {b.ip}:"
+        if b.check == "http" and syn_ack and not b.requested:
+            request = (f"GET {b.path} HTTP/1.1\r\nHost: {b.ip}:"
                        f"{b.check_port}\r\nUser-Agent: kemu-lb-health\r\n"
                        f"Connection: close\r\n\r\n").encode()
             self._send_tcp(b, sport, tcp.TCP_ACK | tcp.TCP_PSH, seq=segment.ack,
                            ack=segment.seq + 1, payload=request)
             b.requested = True
             return
-        if b.health.get("check") == "http" and b.requested and payload:
+        if b.check == "http" and b.requested and payload:
             status = payload.split(b"\r\n", 1)[0].split()
             verdict = len(status) > 1 and status[1].isdigit() and 200 <= int(status[1]) < 400
             self._send_tcp(b, sport, tcp.TCP_RST, seq=segment.ack)
-        elif b.health.get("check") != "http":
+        elif b.check != "http":
             verdict = syn_ack
             if syn_ack:  # close the half-open connection, as a checker would
                 self._send_tcp(b, sport, tcp.TCP_RST, seq=segment.ack)
@@ -334,6 +407,7 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
     def _event(self, kind: str, address: str, node: str) -> None:
         self.history.append({"time": time.time(), "event": kind, "address": address,
                             "node": node})
+        del self.history[:-HISTORY]  # a long run's flapping must not grow it without end
         self.logger.info("%s %s (%s)", kind, node, address)
 
     # -- state -----------------------------------------------------------------------------
@@ -344,7 +418,7 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
             "vips": [{"service": vip["service"], "ip": vip["ip"], "port": vip["port"],
                       "protocol": vip.get("protocol", "TCP"),
                       "mode": vip["mode"], "leader": self.leaders.get(vip["ip"]),
-                      "backends": [{"node": b.node, "ip": b.ip, "port": b.port,
+                      "backends": [{"node": b.node, "pod": b.pod, "ip": b.ip, "port": b.port,
                                     "healthy": b.healthy, "since": b.changed_at,
                                     "checks": b.checks}
                                    for b in self.members.get(_key(vip), [])]}

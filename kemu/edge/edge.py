@@ -8,7 +8,9 @@ carry no address, OpenFlow runs over loopback.
 Its part in a cluster's build, in order: `add_to` the topology (before Mininet builds it),
 `attach` to the built network (the app's controller, a config without VIPs: the cloud makes
 load balancers once Services exist), `start` (routes, the hosts' programs, the app connected),
-`configure` with the Services' VIPs, `wait_settled` until every backend has been checked.
+`configure` with the Services' VIPs, `wait_settled` until every backend has been checked;
+then, as one of the cluster's controllers, `sync` with every change, and `follow_gates`
+(the readiness gates of container-native load balancers).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import ipaddress
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,16 +29,17 @@ from mininet.net import Mininet
 from mininet.topo import Topo
 
 from kemu.clock import patience
-from kemu.edge.config import lb_config
+from kemu.edge.config import Node, lb_config
 from kemu.edge.switch import EdgeSwitch, LBController
 from kemu.errors import NotReadyError
 from kemu.files import write_atomic
+from kemu.k8s.controllers import View
 from kemu.k8s.endpoints import ready
-from kemu.k8s.store import EndpointMap
+from kemu.k8s.store import EndpointMap, PodStatus, Store
 from kemu.kernel.node import UNDERLAY_INTF, ExternalHost, K8sNode
 from kemu.kernel.processes import Process, stop_all
 from kemu.kernel.records import RunState
-from kemu.scenario.model import ExternalSpec
+from kemu.scenario.model import NEG_READINESS_GATE, ExternalSpec
 from kemu.scenario.objects import Service
 
 Log = Callable[[str], None]
@@ -48,6 +52,10 @@ class Edge:
         self.programs: list[Process] = []
         self.controller: LBController | None = None
         self.config_path = state.dir / "lb.json"
+        self.nodes: list[Node] = []  # the nodes as the cloud knows them: name, IP, MAC
+        self.written = ""
+        self.reflector: threading.Thread | None = None
+        self.stopping = threading.Event()
 
     def add_to(self, topo: Topo) -> None:
         """An OpenFlow switch with the external hosts, uplinked to the underlay."""
@@ -67,7 +75,7 @@ class Edge:
         names = {h.name for h in self.spec.hosts}
         self.hosts = {h.name: h for h in net.hosts if isinstance(h, ExternalHost)
                       and h.name in names}
-        self.configure([], {})
+        self._write([], [])  # no VIPs yet
 
     def start(self, nodes: dict[str, K8sNode], underlay_cidr: ipaddress.IPv4Network,
               pod_cidr: ipaddress.IPv4Network, services: list[Service]) -> None:
@@ -111,20 +119,54 @@ class Edge:
         for ping in pings:
             ping.wait()
 
-    def configure(self, services: list[Service], nodes: dict[str, K8sNode]) -> None:
-        """What the cloud's controller tells its load balancer, for these Services (the app
-        reloads the file when it changes)."""
-        members = [(name, node.IP(), node.intf(UNDERLAY_INTF).MAC())
-                   for name, node in nodes.items()]
-        write_atomic(self.config_path,
-                     json.dumps(lb_config(self.spec, services, members), indent=1))
+    def configure(self, services: list[Service], nodes: dict[str, K8sNode],
+                  pods: list[PodStatus]) -> None:
+        """What the cloud's controller tells its load balancer, for these Services and pods
+        (the app reloads the file when it changes)."""
+        self.nodes = [(name, node.IP(), node.intf(UNDERLAY_INTF).MAC())
+                      for name, node in nodes.items()]
+        self._write(services, pods)
+
+    def _write(self, services: list[Service], pods: list[PodStatus]) -> None:
+        text = json.dumps(lb_config(self.spec, services, self.nodes, pods), indent=1)
+        if text != self.written:
+            write_atomic(self.config_path, text)
+            self.written = text
+
+    def sync(self, view: View) -> None:
+        """The cloud's controller following the cluster: Services made, changed or deleted,
+        and (container-native) the pods behind them."""
+        if self.nodes:
+            self._write(view.services, view.pods)
+
+    def follow_gates(self, store: Store) -> None:
+        """Container-native: the readiness reflector of network endpoint groups
+        (ingress-gce pkg/neg/readiness) in a thread of its own: twice a second, a pod's gate
+        condition is set True once the load balancer finds it healthy, and stays so (kemu
+        has no 10-minute give-up: a pod never found healthy stays out)."""
+        if self.spec.load_balancer.mode != "pods" or self.reflector:
+            return
+
+        def reflect() -> None:
+            while not self.stopping.wait(0.5):
+                healthy = {b["pod"] for vip in (self.state_of_app() or {}).get("vips", [])
+                           for b in vip["backends"] if b["healthy"] and b.get("pod")}
+                for pod in store.pods():
+                    if NEG_READINESS_GATE in pod.spec.readiness_gates and \
+                            NEG_READINESS_GATE not in pod.conditions and pod.spec.key in healthy:
+                        store.update_pod(pod.spec.key,
+                                         conditions=pod.conditions | {NEG_READINESS_GATE})
+
+        self.reflector = threading.Thread(target=reflect, name="neg-readiness", daemon=True)
+        self.reflector.start()
 
     def wait_settled(self, services: list[Service], endpoints: EndpointMap,
                      nodes: list[str]) -> None:
         """Ready: every backend has been checked and found as it should be (a node with no
         local endpoint of a Local service stays unhealthy: that is its steady state; every node
-        whose kube-proxy answers is healthy to a check of kube-proxy's health)."""
-        expected: dict[tuple[str, str, int], set[str]] = {}
+        whose kube-proxy answers is healthy to a check of kube-proxy's health; every pod of a
+        container-native one is healthy)."""
+        expected: dict[tuple[str, str, int], set[str] | None] = {}  # None: every backend
         budget = 5.0
         for svc in services:
             if svc.type != "LoadBalancer" or not svc.load_balancer_ip:
@@ -136,19 +178,26 @@ class Edge:
                 if port.protocol not in ("TCP", "UDP"):
                     continue
                 eps = ready(endpoints.get((svc.key, port.name), []))
-                healthy = {e.node for e in eps} if svc.external_traffic_policy == "Local" \
+                healthy: set[str] | None = {e.node for e in eps} \
+                    if svc.external_traffic_policy == "Local" \
                     else set(nodes) if eps or health["port"] == "healthz" else set()
                 if port.protocol == "UDP" and health["port"] == "traffic":
                     healthy = set()  # a TCP check of a UDP node port: nothing answers
+                if self.spec.load_balancer.mode == "pods":
+                    healthy = None
                 expected[(svc.load_balancer_ip, port.protocol, port.port)] = healthy
+
+        def as_expected(vip: dict[str, Any]) -> bool:
+            want = expected.get((vip["ip"], vip["protocol"], vip["port"]), set())
+            backends = vip["backends"]
+            return all(b["checks"] > 0 for b in backends) and (
+                all(b["healthy"] for b in backends) if want is None
+                else {b["node"] for b in backends if b["healthy"]} == want)
+
         deadline = time.monotonic() + patience(budget)
         while True:
             vips = (self.state_of_app() or {}).get("vips", [])
-            settled = len(vips) == len(expected) and all(
-                all(b["checks"] > 0 for b in vip["backends"]) and
-                {b["node"] for b in vip["backends"] if b["healthy"]} ==
-                expected.get((vip["ip"], vip["protocol"], vip["port"]), set()) for vip in vips)
-            if settled:
+            if len(vips) == len(expected) and all(as_expected(vip) for vip in vips):
                 return
             if time.monotonic() > deadline:
                 self.log(f"load balancer: backends not all as expected after {budget:.0f} s; "
@@ -174,5 +223,8 @@ class Edge:
 
     def stop(self) -> None:
         """The hosts' programs; the switch, hosts and app go with Mininet's network."""
+        self.stopping.set()
+        if self.reflector:
+            self.reflector.join()
         stop_all(self.programs, grace=0)
         self.programs.clear()

@@ -4,7 +4,7 @@ Corefile kubeadm deploys (kubernetes/kubernetes cmd/kubeadm/app/phases/addons/dn
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         pods insecure; fallthrough in-addr.arpa ip6.arpa; ttl 30 }
     forward . /etc/resolv.conf
-    cache 30
+    cache 30 { disable success cluster.local; disable denial cluster.local }
     loadbalance
 
 - kubernetes: the records kemu's DNS controller writes to $KEMU_RUN_DIR/dns/records.json
@@ -17,8 +17,11 @@ Corefile kubeadm deploys (kubernetes/kubernetes cmd/kubeadm/app/phases/addons/dn
   Reverse names not in the records fall through to forward.
 - forward: every other name to the nameservers of this pod's /etc/resolv.conf (CoreDNS runs
   with dnsPolicy Default: the node's resolver), SERVFAIL when none answers within 5 s.
-- cache: an answer is kept for its smallest TTL, at most `cache` seconds (denials: the SOA's
-  minimum), and served meanwhile with every TTL counting down; SERVFAIL for 5 s.
+- cache: an answer for a name outside the cluster domain (forwarded, or reverse) is kept for
+  its smallest TTL, at most `cache` seconds (denials: the SOA's minimum), and served meanwhile
+  with every TTL counting down (CoreDNS's: the original TTL less the whole seconds passed); a
+  SERVFAIL for 5 s. Names in the cluster domain are never cached (kubeadm ≥ 1.32 disables it:
+  a change to a Service is answered at once).
 - loadbalance: address records shuffled in every answer.
 """
 
@@ -61,6 +64,7 @@ class ClusterDNS(Image):
 REVERSE_ZONES = ("in-addr.arpa.", "ip6.arpa.")
 FORWARD_TIMEOUT_S = 5.0  # the forward plugin's overall deadline
 SERVFAIL_CACHE_S = 5  # the cache plugin's `servfail` default
+CACHE_SIZE = 9984  # the cache plugin's default capacity
 ADDRESS_TYPES = (QTYPE.A, QTYPE.AAAA)
 
 
@@ -147,19 +151,21 @@ class ClusterResolver(BaseResolver):
                  clock: Callable[[], float] = time.monotonic):
         self.zone, self.forward, self.clock = zone, forward, clock
         self.lock = threading.Lock()
-        self.cache: dict[tuple[str, int], tuple[float, float, DNSRecord]] = {}
+        self.cache: dict[tuple[str, int], tuple[float, int, DNSRecord]] = {}  # when, for how long
 
     def resolve(self, request: DNSRecord, handler: Any) -> DNSRecord:
-        key = (str(request.q.qname).lower(), request.q.qtype)
+        name = str(request.q.qname).lower()
+        key = (name, request.q.qtype)
         with self.lock:
             self.zone.refresh()
-            cap = int(self.zone.data.get("cache", 30))
-            stored, until, cached = self.cache.get(key, (0.0, 0.0, None))
+            cap = 0 if self.zone.holds(name) else int(self.zone.data.get("cache", 30))
+            stored, keep, cached = self.cache.get(key, (0.0, 0, None))
         now = self.clock()
-        if cached is not None and now < until:
+        left = keep - int(now - stored)
+        if cached is not None and left > 0:
             reply = copy.deepcopy(cached)
             for rr in (*reply.rr, *reply.auth, *reply.ar):
-                rr.ttl = max(0, int(until - now))
+                rr.ttl = left
         else:
             reply = self.answer(request)
             keep = min(cap, self._lifetime(reply))
@@ -167,7 +173,9 @@ class ClusterResolver(BaseResolver):
                 for rr in (*reply.rr, *reply.auth, *reply.ar):
                     rr.ttl = keep
                 with self.lock:
-                    self.cache[key] = (now, now + keep, copy.deepcopy(reply))
+                    if len(self.cache) >= CACHE_SIZE:
+                        self.cache.pop(next(iter(self.cache)))  # the oldest entry
+                    self.cache[key] = (now, keep, copy.deepcopy(reply))
         reply.header.id = request.header.id
         reply.questions = request.questions
         return shuffled(reply)
@@ -177,7 +185,7 @@ class ClusterResolver(BaseResolver):
         if reply.header.rcode == RCODE.SERVFAIL:
             return SERVFAIL_CACHE_S
         if reply.rr:
-            return min(rr.ttl for rr in (*reply.rr, *reply.auth))
+            return min(rr.ttl for rr in (*reply.rr, *reply.auth, *reply.ar))
         soa = [rr for rr in reply.auth if rr.rtype == QTYPE.SOA]
         return min(soa[0].ttl, soa[0].rdata.times[4]) if soa else 0
 

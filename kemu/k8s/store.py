@@ -23,7 +23,8 @@ EndpointMap = dict[tuple[str, str], list[Any]]  # (service key, port name) → i
 
 @dataclass(frozen=True)
 class PodStatus:
-    """A pod as the API server holds it. Times are monotonic seconds."""
+    """A pod as the API server holds it. Times are monotonic seconds. Ready, as kubelet
+    decides it: every container ready and every readiness gate's condition True."""
 
     spec: PodSpec
     ip: str = ""
@@ -32,6 +33,8 @@ class PodStatus:
     created: float = 0.0  # when it was created
     ready_since: float | None = None  # when it first became Ready
     terminating: bool = False  # being deleted (deletionTimestamp set), until it is gone
+    containers_ready: bool = False  # the ContainersReady condition (kubelet's prober)
+    conditions: frozenset[str] = frozenset()  # readiness-gate conditions set True
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,15 @@ class Store:
             return status
 
     def update_pod(self, key: str, **changes: Any) -> None:
-        """Change a pod's status (ip, ready); its first Ready is remembered."""
+        """Change a pod's status (ip, containers_ready, conditions, terminating); Ready follows
+        from the containers and the readiness gates, and its first time is remembered."""
         with self.lock:
             old = self._pods.get(key)
             if old is None:
                 return  # deleted meanwhile
             new = replace(old, **changes)
+            new = replace(new, ready=new.containers_ready and
+                          set(new.spec.readiness_gates) <= new.conditions)
             if new.ready and new.ready_since is None:
                 new = replace(new, ready_since=time.monotonic())
             if new != old:

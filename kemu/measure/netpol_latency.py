@@ -1,8 +1,11 @@
-"""netpol-latency: how long a NetworkPolicy takes to hold — the figure kube-burner reports.
-Each repeat applies a policy denying all ingress to the `to` pod (selected by its labels),
-times until a connection from the `from` pod no longer opens (`enforce_ms`), deletes it, and
-times until one opens again (`release_ms`). The policy engine's timing is what it measures:
-kemu's policy agent writes a node's rules at the next reconcile after the change."""
+"""netpol-latency: how long a NetworkPolicy change takes to hold in the data plane. Each
+repeat applies a policy denying all ingress to the `to` pod (selected by its labels), times
+until a connection from the `from` pod no longer opens (`enforce_ms`), deletes it, and times
+until one opens again (`release_ms`). kube-burner's netpolLatency times the second direction
+(an allowing change, until the first connection succeeds). Policies add up: where another
+policy already allows the `from` pod, the deny never holds and `enforce_ms` is None. The
+policy engine's timing is what it measures: kemu's policy agent writes a node's rules at the
+next reconcile after the change."""
 
 from __future__ import annotations
 
@@ -64,7 +67,7 @@ class NetpolLatency(Measurement):
             cluster.delete("NetworkPolicy", policy.key)
         release = until(ctx.origin, ctx.target.ip, port, True, released_at,
                         ctx.params["timeout"], attempt)
-        return {"started_at": round(time.time(), 4), "enforce_ms": enforce,
+        return {"enforce_ms": enforce,
                 "release_ms": release}
 
     @classmethod

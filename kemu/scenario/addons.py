@@ -11,6 +11,7 @@ from kemu.scenario.objects import (
     EndpointSlice,
     IngressClass,
     PodSpec,
+    Probe,
     Service,
     ServicePort,
     SliceEndpoint,
@@ -33,7 +34,10 @@ INGRESS_POD = PodSpec(
     name=f"{INGRESS_CONTROLLER}-0", namespace=INGRESS_NAMESPACE,
     labels={"app.kubernetes.io/name": "ingress-nginx"},
     containers=(Container(name="controller", image="kemu/ingress-nginx", ports=(
-        ContainerPort(80, "http"), ContainerPort(443, "https"))),),
+        ContainerPort(80, "http"), ContainerPort(443, "https")),
+        # ingress-nginx's chart probes /healthz on its status port; its default server answers
+        # the same path on 80, which kemu's nginx serves.
+        readiness=Probe("httpGet", "http", "/healthz", period_s=10)),),
     owner="kemu/ingress-addon")
 # ingress-nginx's class, the cluster's default one as minikube's ingress add-on makes it (so
 # Ingresses naming no class are served); a scenario declaring an IngressClass `nginx` of its

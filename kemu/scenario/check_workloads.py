@@ -100,7 +100,9 @@ def add_ons(objects: Parsed, dns: DNSConfig, has_edge: bool, checks: Checks,
         objects.services.append(replace(addons.INGRESS_SERVICE,
                                         type="LoadBalancer" if has_edge else "NodePort"))
         if all(c.name != addons.INGRESS_CLASS.name for c in objects.ingress_classes):
-            objects.ingress_classes.insert(0, addons.INGRESS_CLASS)
+            # The cluster's default class, unless the manifests mark one of their own.
+            default = not any(c.default for c in objects.ingress_classes)
+            objects.ingress_classes.insert(0, replace(addons.INGRESS_CLASS, default=default))
         ingresses(objects, checks)
 
 
@@ -109,8 +111,11 @@ def ingresses(objects: Parsed, checks: Checks) -> None:
     not routed, a backend naming no Service port answers 503 (warnings, as a cluster accepts
     them)."""
     if sum(c.default for c in objects.ingress_classes) > 1:
-        checks.error("workloads", "more than one IngressClass is marked default: the API server "
-                                  "refuses Ingresses naming no class")
+        for ing in objects.ingresses:
+            if not ing.class_name:
+                checks.error_at(ing.key, f"Ingress {ing.key} names no IngressClass, and more "
+                                         f"than one is marked default: the API server refuses "
+                                         f"it")
     for ing in objects.ingresses:
         cls = ingress_class(ing, objects.ingress_classes)
         if cls is None or cls.controller != addons.INGRESS_CONTROLLER_CLASS:
@@ -132,4 +137,3 @@ def ingresses(objects: Parsed, checks: Checks) -> None:
                 checks.warn_at(ing.key, f"Ingress {ing.key}: service {backend.service!r} has "
                                         f"no port {backend.port!r} (ingress-nginx answers 503 "
                                         f"for it)")
-

@@ -30,8 +30,15 @@ from kemu.scenario.addressing import (
     underlay_addresses,
 )
 from kemu.scenario.images import image_map
-from kemu.scenario.model import ClusterSpec, EventSpec, ExternalSpec, Run, Scenario
-from kemu.scenario.objects import Namespace, NetworkPolicy, Service
+from kemu.scenario.model import (
+    NEG_READINESS_GATE,
+    ClusterSpec,
+    EventSpec,
+    ExternalSpec,
+    Run,
+    Scenario,
+)
+from kemu.scenario.objects import Namespace, NetworkPolicy, PodSpec, Service, matches
 from kemu.scenario.problems import Checks
 from kemu.scenario.scheduler import SchedulingError, schedule
 
@@ -83,7 +90,12 @@ def parse_runs(doc: Any, file: str = "<scenario>") -> list[Run]:
     _check_schema(doc, file)
     matrix = doc.get("matrix") or {}
     runs, problems = [], []
-    for params in _combinations(matrix):
+    combinations = _combinations(matrix)
+    for i, params in enumerate(combinations):
+        if params in combinations[:i]:
+            problems.append(Problem(f"matrix[{i}]", f"the same combination as matrix"
+                                                    f"[{combinations.index(params)}]", file))
+    for params in combinations:
         variant = copy.deepcopy(doc)
         variant.pop("matrix", None)
         for key, value in params.items():
@@ -99,6 +111,47 @@ def parse_runs(doc: Any, file: str = "<scenario>") -> list[Run]:
     if problems:
         raise ScenarioError(problems)
     return runs
+
+
+def _unset_gates(pods: list[PodSpec], external: ExternalSpec | None, checks: Checks) -> None:
+    """A readiness gate whose condition nothing in kemu sets keeps its pod from Ready for
+    ever, as in a cluster without the controller that owns the condition: said before."""
+    ours = {NEG_READINESS_GATE} if external and external.load_balancer.mode == "pods" \
+        else set()
+    said = set()
+    for pod in pods:
+        for gate in sorted(set(pod.readiness_gates) - ours):
+            who = f"the pods of {pod.owner}" if pod.owner else f"pod {pod.key}"
+            if (who, gate) not in said:
+                said.add((who, gate))
+                checks.warn_at(pod.key, f"nothing sets the readiness gate {gate!r} of {who}, "
+                                        f"so they never become Ready (kemu sets "
+                                        f"{NEG_READINESS_GATE!r} for the gce-neg load balancer)")
+
+
+def _shared_pod_ports(pods: list[PodSpec], services: list[Service],
+                      external: ExternalSpec | None, checks: Checks) -> None:
+    """Container-native load balancing rewrites a pod's replies by (pod, port): two VIP ports
+    reaching one pod port cannot both be answered from their own address. Said before."""
+    if not external or external.load_balancer.mode != "pods":
+        return
+    claims: dict[tuple[str, int, str], set[str]] = {}
+    for svc in services:
+        if svc.type != "LoadBalancer" or not svc.selector:
+            continue
+        for pod in pods:
+            if pod.namespace != svc.namespace or not matches(svc.selector, pod.labels):
+                continue
+            for port in svc.ports:
+                number = pod.port_number(port.target_port, port.protocol)
+                if number is not None:
+                    claims.setdefault((pod.key, number, port.protocol), set()).add(
+                        f"{svc.key}:{port.port}")
+    for (pod_key, number, protocol), vips in sorted(claims.items()):
+        if len(vips) > 1:
+            checks.warn_at(pod_key, f"{', '.join(sorted(vips))} all reach {pod_key}'s "
+                                    f"{protocol} port {number}: behind the gce-neg load "
+                                    f"balancer its replies leave from one of them only")
 
 
 def _combinations(matrix: dict[str, list[Any]] | list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -224,6 +277,7 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
     dns = check_cluster.dns(doc["cluster"].get("dns") or {}, cluster, topology, external,
                             checks)
     check_workloads.add_ons(objects, dns, bool(doc.get("external")), checks, api_server)
+    _unset_gates(objects.pods, external, checks)
     event_docs = doc.get("events") or []
     applied = check_events.applied(event_docs, checks, images)
     in_time = sorted(applied, key=lambda i: event_docs[i]["at"])
@@ -233,6 +287,7 @@ def _check_meaning(doc: dict[str, Any], file: str) -> Scenario:
         services, allocated = _addresses(objects.services, [
             (i, obj) for i in in_time for obj in applied[i] if isinstance(obj, Service)],
             cluster, external, checks)
+        _shared_pod_ports(objects.pods, services, external, checks)
     placement: dict[str, str] = {}
     if cluster:
         try:

@@ -109,13 +109,14 @@ DEFAULT_EXTERNAL_DOMAIN = "example.com"  # RFC 2606: reserved, never a real site
 
 @dataclass(frozen=True)
 class DNSConfig:
-    """The cluster DNS as kubeadm deploys CoreDNS: its Corefile's `ttl 30` and `cache 30`."""
+    """The cluster DNS as kubeadm deploys CoreDNS: its Corefile's `ttl 30` and `cache 30`
+    (which, since kubeadm 1.32, leaves the cluster domain's answers uncached)."""
 
     enabled: bool = True
     cluster_ip: str = ""
     domain: str = "cluster.local"
     ttl: int = 30  # the kubernetes plugin's TTL on every answer, s
-    cache: int = 30  # the cache plugin's cap on how long an answer is kept, s
+    cache: int = 30  # the cache plugin's cap on how long a forwarded answer is kept, s
     upstream: UpstreamDNS = field(default_factory=UpstreamDNS)
 
 
@@ -132,6 +133,11 @@ class DNSConfig:
 #              check node port every 10 s, 2 / 2; fails open
 #   metallb-l2 one node answers ARP for the VIP, the first of the healthy nodes ordered by
 #              sha256(node#IP) (MetalLB's speaker); changes announced by gratuitous ARP
+#   gce-neg    container-native (GKE network endpoint groups): the pods are the backends,
+#              checked on their serving port (`pod`) by HTTP GET of their readiness probe's
+#              path (else /) every 15 s, timeout 15 s, 1 / 2 (ingress-gce
+#              pkg/healthchecks); a readiness gate holds a new pod out of Ready until the
+#              load balancer finds it healthy
 _TCP = {"check": "tcp", "port": "traffic", "path": ""}
 _HCNP = {"check": "http", "port": "health-check-node-port", "path": "/healthz"}
 PRESETS: dict[str, dict[str, Any]] = {
@@ -154,10 +160,15 @@ PRESETS: dict[str, dict[str, Any]] = {
                                "unhealthy_threshold": 3, "fail_open": False},
                    "Local": {**_HCNP, "interval": 1, "timeout": 1, "healthy_threshold": 1,
                              "unhealthy_threshold": 3, "fail_open": False}},
+    "gce-neg": {"mode": "pods",
+                "Cluster": {"check": "http", "port": "pod", "path": "", "interval": 15,
+                            "timeout": 15, "healthy_threshold": 1, "unhealthy_threshold": 2,
+                            "fail_open": False}},
     "custom": {"mode": "nodeport",
                "Cluster": {**_TCP, "interval": 1, "timeout": 0.5, "healthy_threshold": 1,
                            "unhealthy_threshold": 2, "fail_open": False}},
 }
+NEG_READINESS_GATE = "cloud.google.com/load-balancer-neg-ready"  # what GKE's webhook injects
 HEALTH_KEYS = {"interval": "interval", "timeout": "timeout",
                "healthyThreshold": "healthy_threshold",
                "unhealthyThreshold": "unhealthy_threshold", "failOpen": "fail_open"}

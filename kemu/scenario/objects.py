@@ -86,6 +86,7 @@ class PodSpec:
     hostname: str = ""  # spec.hostname ("": the pod's name)
     subdomain: str = ""  # spec.subdomain: with a headless Service of that name, a DNS name
     host_aliases: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (ip, hostnames)
+    readiness_gates: tuple[str, ...] = ()  # condition types that must be True for Ready
 
     @property
     def key(self) -> str:

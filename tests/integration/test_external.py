@@ -272,6 +272,36 @@ def test_a_udp_and_a_tcp_port_of_one_number_behind_the_load_balancer():
         assert protocols == {"TCP", "UDP"}
 
 
+def test_container_native_load_balancing_sends_to_pods_and_gates_their_readiness():
+    """gce-neg: the load balancer's backends are the pods (network endpoint groups), checked
+    on their serving port; each pod carries GKE's readiness gate and is Ready only once the
+    load balancer has found it healthy (ingress-gce pkg/neg/readiness)."""
+    doc = external_doc("gce-neg", workloads=[web(2), lb_service("web")])
+    doc["external"]["loadBalancer"]["healthCheck"] = {"interval": 1, "timeout": 0.5}
+    with running_cluster(doc) as cluster:
+        client, address = cluster.externals["client"], vip(cluster, "web")
+        records = requests(cluster, client, f"http://{address}/", 20)
+        assert not [r for r in records if "error" in r]
+        assert {r["pod"] for r in records} == {"web-0", "web-1"}
+        # No node in between: the pod sees the client (kemu's passthrough to pods).
+        assert {r["client"] for r in records} == {
+            cluster.scenario.external.host_addresses()["client"]}
+        backends = cluster.load_balancer_state()["vips"][0]["backends"]
+        assert sorted(b["pod"] for b in backends) == ["default/web-0", "default/web-1"]
+        gate = "cloud.google.com/load-balancer-neg-ready"
+        assert all(gate in cluster.store.pod(f"default/web-{i}").conditions for i in (0, 1))
+        # A new pod: its containers are ready before the load balancer has checked it (the
+        # first check waits a second), and it is held out of Ready until then.
+        cluster.scale("default/web", 3)
+        assert eventually(lambda: cluster.store.pod("default/web-2").containers_ready,
+                          timeout=10)
+        assert not cluster.store.pod("default/web-2").ready
+        assert eventually(lambda: cluster.store.pod("default/web-2").ready, timeout=10)
+        assert eventually(lambda: {r["pod"] for r in requests(
+            cluster, client, f"http://{address}/", 30)} == {"web-0", "web-1", "web-2"},
+            timeout=10)
+
+
 def test_kemu_clean_removes_a_killed_runs_ovs_bridge(tmp_path):
     doc = external_doc()
     doc["measurements"] = [{"name": "slow", "type": "ping", "from": {"pod": "web-0"},

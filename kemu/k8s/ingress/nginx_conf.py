@@ -36,6 +36,7 @@ from kemu.k8s.ingress.servers import (
 )
 from kemu.scenario.objects import Service
 
+HEALTHZ = "/healthz"  # the controller's health URI, answered by the default server
 HSTS = "max-age=31536000; includeSubDomains"  # hsts-max-age, hsts-include-subdomains
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
@@ -147,9 +148,11 @@ def _canary_choice(i: int, up: Upstream) -> tuple[list[str], str]:
     lines = []
     weight = f"${v}_weight"
     if s.canary_weight > 0:
-        share = min(100.0, 100.0 * s.canary_weight / max(1, s.canary_weight_total))
-        lines.append(f"  split_clients $request_id {weight} {{ {share:g}% {pick[True]}; "
-                     f"* {pick[False]}; }}")
+        # balancer.lua draws from max(100, canary-weight-total); split_clients takes at most
+        # two decimals.
+        share = min(100.0, 100.0 * s.canary_weight / max(100, s.canary_weight_total))
+        lines.append(f"  split_clients $request_id {weight} {{ {round(share, 2):g}% "
+                     f"{pick[True]}; * {pick[False]}; }}")
     else:
         weight = pick[False]
     after_cookie = weight
@@ -209,6 +212,11 @@ def _server(server: Server, cert: tuple[Path, Path], routing: Routing,
         lines.append(f"    location {match} {{")
         lines += [f"      {line}" for line in body]
         lines.append("    }")
+    if server.host == DEFAULT_SERVER and not any(m.split()[-1].strip('"').startswith(HEALTHZ)
+                                                 for m in seen):
+        # As ingress-nginx's template: cloud load balancers check the controller on port 80.
+        lines += [f"    location {HEALTHZ} {{", "      access_log off;", "      return 200;",
+                  "    }"]
     return lines + ["  }"]
 
 

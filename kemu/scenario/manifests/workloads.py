@@ -121,7 +121,8 @@ def _pod_spec(value: Any, check: Checker, path: str, name: str, namespace: str,
               labels: dict[str, str], owner: str) -> PodSpec | None:
     spec = check.mapping(value, path)
     check.fields(spec, path, {"containers", "nodeName", "nodeSelector", "hostname",
-                              "subdomain", "hostAliases", "dnsPolicy", "dnsConfig", "hostNetwork",
+                              "subdomain", "hostAliases", "readinessGates", "dnsPolicy",
+                              "dnsConfig", "hostNetwork",
                               "terminationGracePeriodSeconds"}, IGNORED_POD_FIELDS)
     grace = check.integer(spec.get("terminationGracePeriodSeconds", 30),
                           f"{path}.terminationGracePeriodSeconds", 0, 10**9)
@@ -154,13 +155,23 @@ def _pod_spec(value: Any, check: Checker, path: str, name: str, namespace: str,
     hostname, subdomain = (_dns_label(spec.get(key, ""), check, f"{path}.{key}")
                            for key in ("hostname", "subdomain"))
     aliases = _host_aliases(spec.get("hostAliases"), check, f"{path}.hostAliases")
+    gates = []
+    for i, gate in enumerate(check.sequence(spec.get("readinessGates"), f"{path}.readinessGates")):
+        where = f"{path}.readinessGates[{i}]"
+        doc = check.mapping(gate, where)
+        check.fields(doc, where, {"conditionType"})
+        if not isinstance(doc.get("conditionType"), str) or not doc["conditionType"]:
+            check.error(f"{where}.conditionType", "Required value")
+        else:
+            gates.append(doc["conditionType"])
     if not name or any(c is None for c in parsed):
         return None
     return PodSpec(name=name, namespace=namespace, labels=labels,
                    containers=tuple(c for c in parsed if c), node_name=node_name,
                    node_selector=node_selector, owner=owner, dns_policy=dns_policy,
                    dns_config=dns_config, termination_grace_s=30 if grace is None else grace,
-                   hostname=hostname, subdomain=subdomain, host_aliases=aliases)
+                   hostname=hostname, subdomain=subdomain, host_aliases=aliases,
+                   readiness_gates=tuple(gates))
 
 
 def _dns_label(value: Any, check: Checker, path: str) -> str:

@@ -146,27 +146,44 @@ def test_an_external_name_is_a_cname_followed_to_its_addresses():
     assert [QTYPE[rr.rtype] for rr in cname_only.rr] == ["CNAME"]
 
 
-def test_the_cache_serves_an_answer_for_30_s_with_its_ttl_counting_down():
+def test_the_cache_keeps_an_outside_answer_for_30_s_with_its_ttl_counting_down():
     clock = Clock()
-    resolver = server(clock=clock)
-    ask(resolver, "web.default.svc.cluster.local")
-    resolver.zone.data["A"]["web.default.svc.cluster.local."] = ["10.96.0.99"]
-    clock.now += 12
-    reply = ask(resolver, "web.default.svc.cluster.local")
-    assert addresses(reply) == ["10.96.0.2"] and reply.rr[0].ttl == 18  # stale, as CoreDNS
-    clock.now += 18
-    assert addresses(ask(resolver, "web.default.svc.cluster.local")) == ["10.96.0.99"]
+    upstream = Upstream({"api.example.com.": ["192.168.100.10"]})  # TTL 300: capped to 30
+    resolver = server(upstream, clock)
+    assert ask(resolver, "api.example.com").rr[0].ttl == 30
+    upstream.table["api.example.com."] = ["192.168.100.99"]
+    clock.now += 12.7
+    reply = ask(resolver, "api.example.com")
+    # Stale, as CoreDNS serves it: the original TTL less the whole seconds passed.
+    assert addresses(reply) == ["192.168.100.10"] and reply.rr[0].ttl == 18
+    clock.now += 17.3
+    assert addresses(ask(resolver, "api.example.com")) == ["192.168.100.99"]
+    assert upstream.asked == ["api.example.com.", "api.example.com."]
 
 
-def test_denials_are_cached_too():
+def test_cluster_names_are_not_cached():
+    """kubeadm's Corefile (since 1.32): `cache 30 { disable success cluster.local; disable
+    denial cluster.local }` (cmd/kubeadm/app/phases/addons/dns/manifests.go)."""
     clock = Clock()
     resolver = server(clock=clock)
     assert ask(resolver, "new.default.svc.cluster.local").header.rcode == RCODE.NXDOMAIN
     resolver.zone.data["A"]["new.default.svc.cluster.local."] = ["10.96.0.7"]
-    clock.now += 29
-    assert ask(resolver, "new.default.svc.cluster.local").header.rcode == RCODE.NXDOMAIN
     clock.now += 1
-    assert addresses(ask(resolver, "new.default.svc.cluster.local")) == ["10.96.0.7"]
+    reply = ask(resolver, "new.default.svc.cluster.local")
+    assert addresses(reply) == ["10.96.0.7"] and reply.rr[0].ttl == 30
+
+
+def test_outside_denials_are_cached_too():
+    clock = Clock()
+    outside = UpstreamResolver({})  # NXDOMAIN for everything, with the root's SOA
+    asked = []
+    resolver = ClusterResolver(server().zone,
+                               lambda r: asked.append(r) or outside.resolve(r, None), clock)
+    assert ask(resolver, "nobody.example").header.rcode == RCODE.NXDOMAIN
+    clock.now += 29
+    reply = ask(resolver, "nobody.example")
+    assert reply.header.rcode == RCODE.NXDOMAIN and len(asked) == 1
+    assert reply.auth[0].ttl == 1  # the root's 86400 capped at 30 by `cache 30`, less 29 s
 
 
 def test_loadbalance_rotates_address_records():

@@ -140,6 +140,33 @@ def test_ingress_classes():
     assert parse_manifest(doc).ingress_classes == [addons.INGRESS_CLASS]
 
 
+def test_a_default_class_of_the_manifests_replaces_kemus():
+    """The API server refuses an Ingress naming no class when several are default
+    (networking validation); kemu's own nginx class is default only if nothing else is."""
+    from kemu.errors import ScenarioError
+    from kemu.scenario import parse_scenario
+
+    def scenario(*workloads):
+        return {"apiVersion": "kemu/v1", "kind": "Scenario", "metadata": {"name": "t"},
+                "cluster": {"nodes": 1, "cni": {"plugin": "flannel-vxlan"},
+                            "dns": {"enabled": False}}, "workloads": list(workloads)}
+
+    def default_class(name):
+        return {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                "metadata": {"name": name, "annotations": {
+                    "ingressclass.kubernetes.io/is-default-class": "true"}},
+                "spec": {"controller": f"example.com/{name}"}}
+
+    parsed = parse_scenario(scenario(default_class("gce"), v1("x", [("/", "Prefix", "foo")])))
+    assert [(c.name, c.default) for c in parsed.ingress_classes] == [("nginx", False),
+                                                                      ("gce", True)]
+    with pytest.raises(ScenarioError, match="names no IngressClass, and more than one"):
+        parse_scenario(scenario(default_class("a"), default_class("b"),
+                                v1("x", [("/", "Prefix", "foo")])))
+    assert parse_scenario(scenario(default_class("a"), default_class("b"),
+                                   v1("x", [("/", "Prefix", "foo")], class_name="nginx")))
+
+
 def test_annotations_read_as_ingress_nginx_reads_them():
     doc = v1("x", [("/", "Prefix", "foo")], annotations={
         "nginx.ingress.kubernetes.io/canary": "true",
@@ -185,6 +212,22 @@ def test_canary_goes_to_the_upstream_of_the_same_host_and_path():
     assert "map $http_x_canary $kemu_canary_0 { always default-other-8080; never " \
            "default-foo-8080; default $kemu_canary_0_weight; }" in text
     assert "proxy_pass http://$kemu_canary_0;" in text
+
+
+@pytest.mark.parametrize("weight, total, share", [
+    ("20", None, "20%"), ("1", "3", "1%"), ("1", "300", "0.33%"), ("150", "200", "75%")])
+def test_canary_weights_as_balancer_lua_draws_them(weight, total, share):
+    """balancer.lua draws from max(100, canary-weight-total); nginx's split_clients takes at
+    most two decimals (a third would make nginx refuse the whole configuration)."""
+    annotations = {"nginx.ingress.kubernetes.io/canary": "true",
+                   "nginx.ingress.kubernetes.io/canary-weight": weight}
+    if total:
+        annotations["nginx.ingress.kubernetes.io/canary-weight-total"] = total
+    docs = (v1("main", [("/", "Prefix", "foo")], host="h"),
+            v1("canary", [("/", "Prefix", "other")], host="h", annotations=annotations))
+    text = ingress.render(parse(*docs), CLASSES, SERVICES, ENDPOINTS, Path("/w"),
+                          {"": (Path("/c.crt"), Path("/c.key"))})
+    assert f"$kemu_canary_0_weight {{ {share} default-other-8080;" in text
 
 
 def test_nginx_config_matches_golden(golden):

@@ -235,6 +235,9 @@ def test_a_matrix_list_names_its_combinations():
                                        "plugin=calico-bgp, engine=calico"]
     assert runs[1].scenario.cluster.policy_engine == "calico"
     assert any("matrix" in p for p in problems_of_runs(scenario(matrix=[])))
+    twice = [{"cluster.nodes": 2}, {"cluster.nodes": 2}]
+    assert "s.yaml: matrix[1]: the same combination as matrix[0]" in \
+        problems_of_runs(scenario(matrix=twice))
 
 
 def test_matrix_values_are_checked_per_combination_before_anything_runs():
