@@ -79,7 +79,8 @@ class Cluster(Workloads):
         self.updates: dict[str, RollingUpdate] = {}  # Deployment key → its rollout
         self.underlay = Underlay(scenario, state, log)
         self.network = Network(spec, state)
-        self.edge = Edge(scenario.external, state, log) if scenario.external else None
+        self.edge = Edge(scenario.external, scenario.topology.underlay_cidr, state, log) \
+            if scenario.external else None
         self.resolver = Resolver(scenario.dns.upstream, scenario.topology.underlay_cidr, state)
         self.kubelets: dict[str, Kubelet] = {}
         self.controllers: Controllers | None = None
@@ -166,7 +167,8 @@ class Cluster(Workloads):
             self.scenario.cluster.timing.slice_batch_s)
         self.controllers.start()
         if self.edge:  # before waiting for pods whose readiness gates it sets
-            self.edge.configure(self.services, self.nodes, self.store.pods())
+            self.edge.configure(self.services, self.nodes, self.store.pods(),
+                                self.store.endpoints())
             self.edge.follow_gates(self.store)
         probed = [p.key for p in self.scenario.pods if any(c.readiness for c in p.containers)]
         for key in self.controllers.wait_ready(probed, patience(PROBE_READY_TIMEOUT_S)):

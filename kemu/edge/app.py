@@ -18,7 +18,8 @@ switch from it, proactively:
 In `l2` mode (MetalLB's layer 2) there is no rewriting: the app answers ARP for the VIP with
 the MAC of one healthy node (the leader, chosen as MetalLB chooses it), which takes the traffic
 itself (kube-proxy has rules for the VIP), and on a change announces the new leader with a
-gratuitous ARP.
+gratuitous ARP. In `bgp` mode (MetalLB's BGP) the switch does nothing for the VIP: a router
+outside routes it (kemu/edge/bgp.py).
 
 Health checks are made inline, as hardware load balancers do, from the checker's address to
 each member's checked port (its node port, kube-proxy's health server, or the Service's
@@ -181,6 +182,8 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
             **{f"{name}_{direction}": port}, **fields)
 
     def _program(self, vip: dict[str, Any], members: list[Member]) -> None:
+        if vip["mode"] == "bgp":
+            return  # the VIP is routed: the switch only switches
         parser, ofp = self.datapath.ofproto_parser, self.datapath.ofproto
         arp_match = parser.OFPMatch(eth_type=ether_types.ETH_TYPE_ARP, arp_tpa=vip["ip"])
         self._flow(PRIO_ARP, arp_match,
@@ -293,6 +296,8 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
             return VIP_MAC
         for vip in self.config["vips"]:
             if vip["ip"] == address:
+                if vip["mode"] == "bgp":
+                    return ""  # routed through the BGP router, never ARPed for
                 if vip["mode"] != "l2":
                     return VIP_MAC
                 leader = self.leaders.get(address)

@@ -33,7 +33,9 @@ def lb_config(external: ExternalSpec, services: list[Service], nodes: list[Node]
         for port in svc.ports:
             if port.protocol not in ("TCP", "UDP"):
                 continue  # SCTP: not balanced
-            if lb.mode == "pods":
+            if lb.mode == "bgp":
+                backends = []  # routed by the BGP router, not by the switch (bgp.py)
+            elif lb.mode == "pods":
                 backends = _pod_backends(svc, port, health, nodes, pods)
             else:
                 checked = {"traffic": port.node_port, "healthz": HEALTHZ_PORT,

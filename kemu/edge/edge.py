@@ -29,6 +29,7 @@ from mininet.net import Mininet
 from mininet.topo import Topo
 
 from kemu.clock import patience
+from kemu.edge.bgp import BGPRouting
 from kemu.edge.config import Node, lb_config
 from kemu.edge.switch import EdgeSwitch, LBController
 from kemu.errors import NotReadyError
@@ -46,7 +47,8 @@ Log = Callable[[str], None]
 
 
 class Edge:
-    def __init__(self, spec: ExternalSpec, state: RunState, log: Log):
+    def __init__(self, spec: ExternalSpec, underlay: ipaddress.IPv4Network, state: RunState,
+                 log: Log):
         self.spec, self.state, self.log = spec, state, log
         self.hosts: dict[str, ExternalHost] = {}
         self.programs: list[Process] = []
@@ -56,6 +58,9 @@ class Edge:
         self.written = ""
         self.reflector: threading.Thread | None = None
         self.stopping = threading.Event()
+        self.net: Mininet | None = None
+        self.bgp = BGPRouting(spec, underlay, state) \
+            if spec.load_balancer.mode == "bgp" else None
 
     def add_to(self, topo: Topo) -> None:
         """An OpenFlow switch with the external hosts, uplinked to the underlay."""
@@ -66,9 +71,12 @@ class Edge:
             topo.addHost(name, cls=ExternalHost, ip=f"{address}/{self.spec.cidr.prefixlen}")
             topo.addLink(name, switch, intfName1=UNDERLAY_INTF, cls=TCULink)
         topo.addLink(switch, topo.uplink, cls=TCULink)
+        if self.bgp:
+            self.bgp.add_to(topo, switch)
 
     def attach(self, net: Mininet) -> None:
         """The load-balancer app as the network's controller (Mininet starts it)."""
+        self.net = net
         self.controller = net.addController(
             "lb", controller=LBController, state=self.state, config=self.config_path,
             log=self.state.dir / "lb.log")
@@ -94,6 +102,9 @@ class Edge:
         for host in self.hosts.values():
             host.ip_batch([f"route add {underlay_cidr} dev {UNDERLAY_INTF}"] +
                           [f"route add {vip}/32 dev {UNDERLAY_INTF}" for vip in vips])
+        if self.bgp:
+            assert self.net is not None
+            self.bgp.start(self.net, nodes, self.hosts.values())
         for spec in self.spec.hosts:
             if spec.argv:
                 host = self.hosts[spec.name]
@@ -120,12 +131,14 @@ class Edge:
             ping.wait()
 
     def configure(self, services: list[Service], nodes: dict[str, K8sNode],
-                  pods: list[PodStatus]) -> None:
+                  pods: list[PodStatus], endpoints: EndpointMap) -> None:
         """What the cloud's controller tells its load balancer, for these Services and pods
-        (the app reloads the file when it changes)."""
+        (the app reloads the file when it changes), or MetalLB's speakers announce."""
         self.nodes = [(name, node.IP(), node.intf(UNDERLAY_INTF).MAC())
                       for name, node in nodes.items()]
         self._write(services, pods)
+        if self.bgp:
+            self.bgp.update(services, endpoints)
 
     def _write(self, services: list[Service], pods: list[PodStatus]) -> None:
         text = json.dumps(lb_config(self.spec, services, self.nodes, pods), indent=1)
@@ -138,6 +151,8 @@ class Edge:
         and (container-native) the pods behind them."""
         if self.nodes:
             self._write(view.services, view.pods)
+            if self.bgp:
+                self.bgp.update(view.services, view.endpoints)
 
     def follow_gates(self, store: Store) -> None:
         """Container-native: the readiness reflector of network endpoint groups
@@ -166,6 +181,11 @@ class Edge:
         local endpoint of a Local service stays unhealthy: that is its steady state; every node
         whose kube-proxy answers is healthy to a check of kube-proxy's health; every pod of a
         container-native one is healthy)."""
+        if self.bgp:
+            if not self.bgp.wait_routes(services, endpoints):
+                self.log("metallb-bgp: the router does not route every VIP over its "
+                         "announcing nodes yet; measuring anyway")
+            return
         expected: dict[tuple[str, str, int], set[str] | None] = {}  # None: every backend
         budget = 5.0
         for svc in services:
@@ -226,5 +246,7 @@ class Edge:
         self.stopping.set()
         if self.reflector:
             self.reflector.join()
+        if self.bgp:
+            self.bgp.stop()
         stop_all(self.programs, grace=0)
         self.programs.clear()

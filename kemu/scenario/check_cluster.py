@@ -20,6 +20,7 @@ from kemu.scenario.model import (
     DEFAULT_UNDERLAY_CIDR,
     HEALTH_KEYS,
     RESOLVER_HOST,
+    ROUTER_HOST,
     TIMING_PROFILES,
     ClusterSpec,
     DNSConfig,
@@ -273,6 +274,8 @@ def external(doc: dict[str, Any] | None, spec: ClusterSpec | None,
             checks.error(f"{where}.name", f"{host['name']!r} is already a host or node name")
         if host["name"] == RESOLVER_HOST:
             checks.error(f"{where}.name", f"{RESOLVER_HOST!r} is the nodes' resolver's name")
+        if host["name"] == ROUTER_HOST:
+            checks.error(f"{where}.name", f"{ROUTER_HOST!r} is metallb-bgp's router's name")
         names.add(host["name"])
         image, command = host.get("image"), host.get("command")
         if image and command:
@@ -301,5 +304,6 @@ def external(doc: dict[str, Any] | None, spec: ClusterSpec | None,
     if cidr is None or pool is None:
         return None
     return ExternalSpec(cidr, tuple(hosts),
-                        LoadBalancerSpec(lb_doc.get("preset", "custom"), pool, overrides),
+                        LoadBalancerSpec(lb_doc.get("preset", "custom"), pool, overrides,
+                                         lb_doc.get("holdTime", 90)),
                         doc.get("domain", DEFAULT_EXTERNAL_DOMAIN).rstrip("."))

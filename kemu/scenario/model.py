@@ -104,6 +104,7 @@ class UpstreamDNS:
 
 
 RESOLVER_HOST = "resolver"  # the upstream resolver's host name: no node or external host's
+ROUTER_HOST = "bgp-router"  # metallb-bgp's router: no external host's
 DEFAULT_EXTERNAL_DOMAIN = "example.com"  # RFC 2606: reserved, never a real site
 
 
@@ -133,6 +134,8 @@ class DNSConfig:
 #              check node port every 10 s, 2 / 2; fails open
 #   metallb-l2 one node answers ARP for the VIP, the first of the healthy nodes ordered by
 #              sha256(node#IP) (MetalLB's speaker); changes announced by gratuitous ARP
+#   metallb-bgp every node's speaker announces the VIP to a BIRD router outside, which
+#              spreads flows over them (ECMP); a dead node's routes go with its BGP session
 #   gce-neg    container-native (GKE network endpoint groups): the pods are the backends,
 #              checked on their serving port (`pod`) by HTTP GET of their readiness probe's
 #              path (else /) every 15 s, timeout 15 s, 1 / 2 (ingress-gce
@@ -164,6 +167,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "Cluster": {"check": "http", "port": "pod", "path": "", "interval": 15,
                             "timeout": 15, "healthy_threshold": 1, "unhealthy_threshold": 2,
                             "fail_open": False}},
+    # MetalLB's BGP mode checks nothing: a node's speaker announces while its session with
+    # the router lives (hold time 90 s); the timings here only size kemu's wait at start.
+    "metallb-bgp": {"mode": "bgp",
+                    "Cluster": {"check": "none", "port": "traffic", "path": "", "interval": 1,
+                                "timeout": 1, "healthy_threshold": 1, "unhealthy_threshold": 1,
+                                "fail_open": False}},
     "custom": {"mode": "nodeport",
                "Cluster": {**_TCP, "interval": 1, "timeout": 0.5, "healthy_threshold": 1,
                            "unhealthy_threshold": 2, "fail_open": False}},
@@ -186,6 +195,7 @@ class LoadBalancerSpec:
     preset: str = "custom"
     pool: ipaddress.IPv4Network = ipaddress.IPv4Network("192.168.100.192/27")
     overrides: dict[str, Any] = field(default_factory=dict)
+    hold_time: int = 90  # metallb-bgp: the BGP sessions' hold time, s (MetalLB's default)
 
     @property
     def mode(self) -> str:

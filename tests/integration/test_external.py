@@ -302,6 +302,31 @@ def test_container_native_load_balancing_sends_to_pods_and_gates_their_readiness
             timeout=10)
 
 
+def test_metallb_bgp_routes_the_vip_over_every_node_and_withdraws_a_dead_one():
+    """MetalLB's BGP mode: every node's speaker (BIRD) announces the VIP to the router
+    outside (BIRD), which routes it over all of them (5-tuple ECMP); a dead node's routes go
+    when its session's hold time runs out, and come back with it."""
+    doc = external_doc("metallb-bgp", workloads=[web(), lb_service("web")])
+    doc["external"]["loadBalancer"]["holdTime"] = 3
+    with running_cluster(doc) as cluster:
+        client, address, bgp = cluster.externals["client"], vip(cluster, "web"), cluster.edge.bgp
+        ips = {name: node.IP() for name, node in cluster.nodes.items()}
+        assert sorted(bgp.routes()[address]) == sorted(ips.values())
+        assert f"via {bgp.outside_ip}" in client.run("ip", "route", "get", address)
+        records = requests(cluster, client, f"http://{address}/", 30)
+        assert not [r for r in records if "error" in r]
+        assert {r["pod"] for r in records} == {"web-0", "web-1", "web-2"}
+        cluster.node_down("node2")
+        try:
+            rest = sorted(ip for name, ip in ips.items() if name != "node2")
+            assert eventually(lambda: sorted(bgp.routes().get(address, [])) == rest,
+                              timeout=10)
+        finally:
+            cluster.node_up("node2")
+        assert eventually(lambda: sorted(bgp.routes().get(address, [])) ==
+                          sorted(ips.values()), timeout=30)
+
+
 def test_kemu_clean_removes_a_killed_runs_ovs_bridge(tmp_path):
     doc = external_doc()
     doc["measurements"] = [{"name": "slow", "type": "ping", "from": {"pod": "web-0"},
