@@ -10,6 +10,7 @@ import time
 import pytest
 
 from kemu.kernel import doctor
+from kemu.registry import backends as available_backends
 
 from .helpers import in_pod, pod, running_cluster, scenario_doc
 
@@ -39,9 +40,9 @@ WORKLOADS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    doc = scenario_doc(WORKLOADS, nodes=2)
+@pytest.fixture(scope="module", params=sorted(available_backends()))
+def cluster(request):
+    doc = scenario_doc(WORKLOADS, nodes=2, cni=request.param)
     doc["cluster"]["dns"] = {"upstream": {"records": {"api.payments.example": "server",
                                                       "timed.example.com": "server"},
                                           "latency": f"{UPSTREAM_LATENCY_MS}ms"}}

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from kemu.kernel import doctor
+from kemu.registry import backends as available_backends
 
 from .helpers import KEMU, Capture, eventually, root_links, running_cluster, scenario_doc
 
@@ -272,11 +273,14 @@ def test_a_udp_and_a_tcp_port_of_one_number_behind_the_load_balancer():
         assert protocols == {"TCP", "UDP"}
 
 
-def test_container_native_load_balancing_sends_to_pods_and_gates_their_readiness():
+@pytest.mark.parametrize("backend", sorted(available_backends()))
+def test_container_native_load_balancing_sends_to_pods_and_gates_their_readiness(backend):
     """gce-neg: the load balancer's backends are the pods (network endpoint groups), checked
     on their serving port; each pod carries GKE's readiness gate and is Ready only once the
-    load balancer has found it healthy (ingress-gce pkg/neg/readiness)."""
+    load balancer has found it healthy (ingress-gce pkg/neg/readiness). Pod IPs are reached
+    through their nodes, so every backend's routing is on the path."""
     doc = external_doc("gce-neg", workloads=[web(2), lb_service("web")])
+    doc["cluster"]["cni"] = {"plugin": backend}
     doc["external"]["loadBalancer"]["healthCheck"] = {"interval": 1, "timeout": 0.5}
     with running_cluster(doc) as cluster:
         client, address = cluster.externals["client"], vip(cluster, "web")
@@ -302,11 +306,14 @@ def test_container_native_load_balancing_sends_to_pods_and_gates_their_readiness
             timeout=10)
 
 
-def test_metallb_bgp_routes_the_vip_over_every_node_and_withdraws_a_dead_one():
+@pytest.mark.parametrize("backend", ["flannel-vxlan", "calico-bgp"])
+def test_metallb_bgp_routes_the_vip_over_every_node_and_withdraws_a_dead_one(backend):
     """MetalLB's BGP mode: every node's speaker (BIRD) announces the VIP to the router
     outside (BIRD), which routes it over all of them (5-tuple ECMP); a dead node's routes go
-    when its session's hold time runs out, and come back with it."""
+    when its session's hold time runs out, and come back with it. On calico-bgp the speaker
+    runs beside calico's own BIRD (its sessions on another port)."""
     doc = external_doc("metallb-bgp", workloads=[web(), lb_service("web")])
+    doc["cluster"]["cni"] = {"plugin": backend}
     doc["external"]["loadBalancer"]["holdTime"] = 3
     with running_cluster(doc) as cluster:
         client, address, bgp = cluster.externals["client"], vip(cluster, "web"), cluster.edge.bgp

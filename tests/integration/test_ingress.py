@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pytest
 
 from kemu.kernel import doctor
+from kemu.registry import backends as available_backends
 
 from .helpers import running_cluster, scenario_doc
 
@@ -100,12 +101,12 @@ def tls_secret(tmp_path_factory):
                  "metadata": {"name": "api-tls"}, "data": data}
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+@pytest.fixture(scope="module", params=sorted(available_backends()))
+def cluster(request, tmp_path_factory):
     crt, secret = tls_secret(tmp_path_factory)
     workloads = [*echo("foo", 2), *echo("bar"), *echo("other"), SEED_INGRESS,
                  v1_ingress("api-tls"), secret, *MORE_INGRESSES]
-    doc = scenario_doc(workloads, nodes=2)
+    doc = scenario_doc(workloads, nodes=2, cni=request.param)
     doc["external"] = {"hosts": [{"name": "client"}]}
     with running_cluster(doc) as running:
         running.secret_cert = crt
