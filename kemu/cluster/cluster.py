@@ -45,7 +45,7 @@ from kemu.kernel.exec import Netns
 from kemu.kernel.iptables import ChainSet
 from kemu.kernel.node import ExternalHost, K8sNode
 from kemu.kernel.records import RunState
-from kemu.scenario.model import MeasurementEnd, Scenario
+from kemu.scenario.model import NEG_READINESS_GATE, MeasurementEnd, Scenario
 from kemu.scenario.objects import (
     Service,
 )
@@ -167,8 +167,9 @@ class Cluster(Workloads):
             self.scenario.cluster.timing.slice_batch_s)
         self.controllers.start()
         if self.edge:  # before waiting for pods whose readiness gates it sets
-            self.edge.configure(self.services, self.nodes, self.store.pods(),
-                                self.store.endpoints())
+            with self.store.lock:  # one snapshot, not interleaved with the controllers' sync
+                self.edge.configure(self.services, self.nodes, self.store.pods(),
+                                    self.store.endpoints())
             self.edge.follow_gates(self.store)
         probed = [p.key for p in self.scenario.pods if any(c.readiness for c in p.containers)]
         for key in self.controllers.wait_ready(probed, patience(PROBE_READY_TIMEOUT_S)):
@@ -178,10 +179,11 @@ class Cluster(Workloads):
             self.edge.wait_settled(self.services, self.store.endpoints(), list(self.nodes))
             # Pods behind a container-native load balancer are Ready once it found them
             # healthy (their readiness gate).
-            gated = [p.spec.key for p in self.store.pods() if p.spec.readiness_gates]
+            gated = [p.spec.key for p in self.store.pods()
+                     if NEG_READINESS_GATE in p.spec.readiness_gates]
             for key in self.controllers.wait_ready(gated, patience(PROBE_READY_TIMEOUT_S)):
-                self.log(f"pod {key} is not ready after {PROBE_READY_TIMEOUT_S:.0f} s: its "
-                         f"readiness gates are not all set")
+                self.log(f"pod {key} is not ready after {PROBE_READY_TIMEOUT_S:.0f} s: the "
+                         f"load balancer has not found it healthy")
         self.timings["services_s"] = clock.lap()
         self.log(f"{len(self.pods)} pods ready in {clock.total():.1f} s")
 

@@ -1,35 +1,31 @@
 """The cloud's load balancer, as a Ryu application on the edge switch (OpenFlow 1.3).
 
 kemu writes what the cloud controller would configure — one entry per LoadBalancer Service
-port: its external IP (VIP), its members (the nodes, on their node ports; `backends` in the
-JSON, as the clouds call them) and the health check — to a JSON file; this app programs the
-switch from it, proactively:
+port: its external IP (VIP), its members (`backends`, as the clouds call them) and the health
+check — to a JSON file; this app programs the switch from it, proactively:
 
   VIP:port → select group, one bucket per healthy member node: the frame goes to that node
              (destination MAC rewritten), the packet keeps the VIP as its destination — a
              passthrough load balancer, as GCE's network load balancer is: each node's
              kube-proxy takes VIP traffic by its load-balancer-IP rules, and replies leave with
-             the VIP as source, so nothing is rewritten on the way back and direct NodePort
-             traffic is never confused with load-balanced traffic. The switch hashes each
-             flow's 5-tuple to a bucket, so a connection stays on one node.
+             the VIP as source. The switch hashes each flow's 5-tuple to a bucket, so a
+             connection stays on one node.
   ARP for a VIP or the health checker's address → answered by the app
   everything else → the switch's own L2 learning (NORMAL)
 
-In `l2` mode (MetalLB's layer 2) there is no rewriting: the app answers ARP for the VIP with
-the MAC of one healthy node (the leader, chosen as MetalLB chooses it), which takes the traffic
-itself (kube-proxy has rules for the VIP), and on a change announces the new leader with a
-gratuitous ARP. In `bgp` mode (MetalLB's BGP) the switch does nothing for the VIP: a router
-outside routes it (kemu/edge/bgp.py).
+`pods` mode (container-native, GKE's network endpoint groups): the members are pods; a bucket
+also rewrites the destination to the pod's address and port (its node's MAC takes it there),
+and a flow per pod port rewrites its replies to the outside back to the VIP. `l2` mode
+(MetalLB's layer 2): no rewriting; the app answers ARP for the VIP with the MAC of one healthy
+node (the leader, chosen as MetalLB chooses it) and announces a new leader by gratuitous ARP.
+`bgp` mode (MetalLB's BGP): the switch does nothing for the VIP; a router routes it (bgp.py).
 
 Health checks are made inline, as hardware load balancers do, from the checker's address to
-each member's checked port (its node port, kube-proxy's health server, or the Service's
-health check node port, as the preset says): a `tcp` check sends a SYN and reads a SYN-ACK (healthy)
-or RST / silence (unhealthy); an `http` check completes the handshake, sends a GET for the
-path and reads the status line (200-399 healthy). Thresholds turn results into health. State
-(VIPs, members, health, checks made, events) is served as JSON over HTTP on the state port.
-
-The same module runs under upstream Ryu (`ryu-manager kemu.edge.app`) where that works: only
-the import names differ.
+each member's checked port (as the preset says): a `tcp` check sends a SYN and reads a
+SYN-ACK (healthy) or RST / silence; an `http` check completes the handshake, sends a GET for
+the path and reads the status line (200-399 healthy). Thresholds turn results into health.
+State (VIPs, members, health, checks made, events) is served as JSON on the state port. The
+same module runs under upstream Ryu (`ryu-manager kemu.edge.app`): only import names differ.
 """
 
 from __future__ import annotations
@@ -106,7 +102,7 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
         self.mtime = 0.0
         self.members: dict[tuple[str, str, int], list[Member]] = {}
         self.leaders: dict[str, str] = {}  # l2 mode: VIP → node announcing it
-        self.replies: set[tuple[str, str, int, str, int]] = set()  # pods mode: reply flows
+        self.replies: dict[tuple[str, str, int], tuple[str, int]] = {}  # pods: → VIP, port
         self.groups: dict[tuple[str, str, int], int] = {}  # VIP entry → its group's id
         self.history: list[dict[str, Any]] = []
         hub.spawn(self._loop)
@@ -157,8 +153,9 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
         known = {}
         for vip in self.config["vips"]:
             key = _key(vip)
-            old = {(b.ip, b.port): b for b in self.members.get(key, [])}
-            members = [old.get((s["ip"], s["port"])) or Member(s, vip["health"])
+            # A member is its node, or its pod: a new pod with an old one's IP starts afresh.
+            old = {(b.pod, b.ip, b.port): b for b in self.members.get(key, [])}
+            members = [old.get((s.get("pod", ""), s["ip"], s["port"])) or Member(s, vip["health"])
                        for s in vip["backends"]]
             for b, spec in zip(members, vip["backends"], strict=True):
                 b.health, b.check_port = vip["health"], spec.get("check_port") or spec["port"]
@@ -170,9 +167,14 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
         self.members = known
         for address in {vip["ip"] for vip in self.config["vips"] if vip["mode"] == "l2"}:
             self._elect(address)
-        self._replies({(b.ip, vip.get("protocol", "TCP"), b.port, vip["ip"], vip["port"])
-                       for vip in self.config["vips"] if vip["mode"] == "pods"
-                       for b in known[_key(vip)]})
+        # A pod port two VIP ports reach answers from the first of them (kemu warns).
+        replies: dict[tuple[str, str, int], tuple[str, int]] = {}
+        for vip in sorted(self.config["vips"], key=_key):
+            if vip["mode"] == "pods":
+                for b in known[_key(vip)]:
+                    replies.setdefault((b.ip, vip.get("protocol", "TCP"), b.port),
+                                       (vip["ip"], vip["port"]))
+        self._replies(replies)
 
     def _l4(self, protocol: str, direction: str, port: int, **fields: Any) -> Any:
         """An IPv4 match on a TCP or UDP port (`direction`: dst or src)."""
@@ -234,21 +236,24 @@ class LoadBalancer(AppBase):  # type: ignore[misc, valid-type]
         port = {"udp_dst": b.port} if vip.get("protocol") == "UDP" else {"tcp_dst": b.port}
         return [parser.OFPActionSetField(ipv4_dst=b.ip), parser.OFPActionSetField(**port)]
 
-    def _replies(self, wanted: set[tuple[str, str, int, str, int]]) -> None:
+    def _replies(self, wanted: dict[tuple[str, str, int], tuple[str, int]]) -> None:
         """Container-native: a pod's replies to the outside leave with the VIP as their
-        source: one flow per (pod IP, protocol, port) → (VIP, port); stale ones deleted."""
+        source: one flow per (pod IP, protocol, port) → (VIP, port); changed ones replaced,
+        stale ones deleted."""
         parser, ofp = self.datapath.ofproto_parser, self.datapath.ofproto
         network = ipaddress.IPv4Network(self.config.get("network", "0.0.0.0/0"))
         outside = (str(network.network_address), str(network.netmask))
-        for ip, protocol, port, _, _ in self.replies - wanted:
+        for (ip, protocol, port), vip in wanted.items():
+            if self.replies.get((ip, protocol, port)) != vip:
+                field = "udp_src" if protocol == "UDP" else "tcp_src"
+                self._flow(PRIO_LB, self._l4(protocol, "src", port, ipv4_src=ip,
+                                             ipv4_dst=outside), [
+                    parser.OFPActionSetField(ipv4_src=vip[0]),
+                    parser.OFPActionSetField(**{field: vip[1]}),
+                    parser.OFPActionOutput(ofp.OFPP_NORMAL)])
+        for ip, protocol, port in set(self.replies) - set(wanted):
             self._delete(PRIO_LB, self._l4(protocol, "src", port, ipv4_src=ip,
                                            ipv4_dst=outside))
-        for ip, protocol, port, vip_ip, vip_port in wanted - self.replies:
-            field = "udp_src" if protocol == "UDP" else "tcp_src"
-            self._flow(PRIO_LB, self._l4(protocol, "src", port, ipv4_src=ip, ipv4_dst=outside), [
-                parser.OFPActionSetField(ipv4_src=vip_ip),
-                parser.OFPActionSetField(**{field: vip_port}),
-                parser.OFPActionOutput(ofp.OFPP_NORMAL)])
         self.replies = wanted
 
     def _elect(self, address: str) -> None:

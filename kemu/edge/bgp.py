@@ -140,12 +140,15 @@ class Bird:
         deadline = time.monotonic() + patience(5.0)
         while time.monotonic() < deadline:
             if not self.process.running():
-                raise KemuError(self.process.failure())
+                failure = self.process.failure()
+                self.stop()
+                raise KemuError(failure)
             try:
                 self.birdc("show", "status")
                 return
             except KemuError:
                 time.sleep(0.02)
+        self.stop()
         raise KemuError(f"{self.what} did not open its control socket")
 
     def stop(self) -> None:
@@ -180,7 +183,12 @@ class BGPRouting:
         self.host = net.get(ROUTER_HOST)
         self.host.ip_batch([f"address add {self.underlay_ip}/{self.underlay.prefixlen} "
                             f"dev {UNDERLAY_INTF}"])
-        for setting in ("net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1"):
+        # Forwarding out of the interface a packet came in on, Linux would send the clients
+        # ICMP redirects straight to a node, bypassing ECMP: a router does not.
+        for setting in ("net.ipv4.ip_forward=1", "net.ipv4.fib_multipath_hash_policy=1",
+                        "net.ipv4.conf.all.send_redirects=0",
+                        "net.ipv4.conf.default.send_redirects=0",
+                        f"net.ipv4.conf.{UNDERLAY_INTF}.send_redirects=0"):
             self.host.run("sysctl", "-qw", setting)
         ips = {name: node.IP() for name, node in nodes.items()}
         self.router = Bird(self.host.netns, "metallb-bgp's router",
@@ -191,8 +199,8 @@ class BGPRouting:
             speaker = Bird(node.netns, f"MetalLB's speaker on {name}",
                            self.state.dir / "metallb" / name, self.state)
             speaker.write(render_speaker(name, ips[name], self.underlay_ip, (), self.hold))
+            self.speakers[name] = (ips[name], speaker)  # stopped with the rest if it fails
             speaker.start()
-            self.speakers[name] = (ips[name], speaker)
         pool = self.external.load_balancer.pool
         for client in clients:
             client.ip_batch([f"route add {pool} via {self.outside_ip}"])

@@ -8,9 +8,9 @@ carry no address, OpenFlow runs over loopback.
 Its part in a cluster's build, in order: `add_to` the topology (before Mininet builds it),
 `attach` to the built network (the app's controller, a config without VIPs: the cloud makes
 load balancers once Services exist), `start` (routes, the hosts' programs, the app connected),
-`configure` with the Services' VIPs, `wait_settled` until every backend has been checked;
-then, as one of the cluster's controllers, `sync` with every change, and `follow_gates`
-(the readiness gates of container-native load balancers).
+`configure` with the Services' VIPs (the controllers' `sync` does nothing until then, and
+follows every change after), `follow_gates` (the readiness gates of container-native load
+balancers), `wait_settled` until every backend has been checked.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class Edge:
                      "-j", "MASQUERADE")
         vips = [s.load_balancer_ip for s in services
                 if s.load_balancer_ip and ipaddress.IPv4Address(s.load_balancer_ip)
-                not in self.spec.cidr]
+                not in self.spec.cidr] if not self.bgp else []  # bgp: routed via the router
         for host in self.hosts.values():
             host.ip_batch([f"route add {underlay_cidr} dev {UNDERLAY_INTF}"] +
                           [f"route add {vip}/32 dev {UNDERLAY_INTF}" for vip in vips])
@@ -133,7 +133,8 @@ class Edge:
     def configure(self, services: list[Service], nodes: dict[str, K8sNode],
                   pods: list[PodStatus], endpoints: EndpointMap) -> None:
         """What the cloud's controller tells its load balancer, for these Services and pods
-        (the app reloads the file when it changes), or MetalLB's speakers announce."""
+        (the app reloads the file when it changes), or MetalLB's speakers announce. Called
+        under the store's lock, as `sync` is."""
         self.nodes = [(name, node.IP(), node.intf(UNDERLAY_INTF).MAC())
                       for name, node in nodes.items()]
         self._write(services, pods)
@@ -203,8 +204,8 @@ class Edge:
                     else set(nodes) if eps or health["port"] == "healthz" else set()
                 if port.protocol == "UDP" and health["port"] == "traffic":
                     healthy = set()  # a TCP check of a UDP node port: nothing answers
-                if self.spec.load_balancer.mode == "pods":
-                    healthy = None
+                if self.spec.load_balancer.mode == "pods":  # a UDP port's pods never pass
+                    healthy = None if port.protocol == "TCP" else set()
                 expected[(svc.load_balancer_ip, port.protocol, port.port)] = healthy
 
         def as_expected(vip: dict[str, Any]) -> bool:

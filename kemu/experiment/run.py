@@ -59,6 +59,10 @@ def preflight(scenario: Scenario, caps: list[doctor.Capability]) -> None:
                             f"{have[feature].detail}")
     if scenario.external and not have["ovs"].ok:
         problems.append(f"external: the edge switch needs Open vSwitch: {have['ovs'].detail}")
+    if scenario.external and scenario.external.load_balancer.mode == "bgp" and \
+            not have["bird"].ok:
+        problems.append(f"external.loadBalancer: metallb-bgp's speakers and router need BIRD: "
+                        f"{have['bird'].detail}")
     if scenario.ingresses and not (shutil.which("nginx") and shutil.which("openssl")):
         problems.append("Ingress objects need nginx and openssl (Debian nginx-light, openssl)")
     if problems:

@@ -200,6 +200,8 @@ def _addresses(services: list[Service], applied: list[tuple[int, Service]],
     everything, clashes = allocate(services + [s for _, s in new], cluster.service_cidr)
     if external:
         taken = {external.checker_ip, *external.host_addresses().values()}
+        if external.load_balancer.mode == "bgp":  # metallb-bgp's router
+            taken.add(str(external.cidr.network_address + 2))
         everything, more = allocate_vips(everything, external.load_balancer.pool, taken)
         clashes += more
     elif any(s.type == "LoadBalancer" for s in everything):
@@ -215,6 +217,15 @@ def _addresses(services: list[Service], applied: list[tuple[int, Service]],
                                      f"{external.load_balancer.preset} load balancer checks "
                                      f"the Service's node port (allocate node ports, or use a "
                                      f"preset that checks kube-proxy's health)")
+        if external and svc.type == "LoadBalancer" and external.load_balancer.mode == "pods":
+            if svc.load_balancer_source_ranges:
+                checks.warn_at(svc.key, "spec.loadBalancerSourceRanges: the gce-neg load "
+                                        "balancer sends straight to pods, past kube-proxy's "
+                                        "firewall chains: not enforced")
+            if any(p.protocol == "UDP" for p in svc.ports):
+                checks.warn_at(svc.key, "the gce-neg load balancer checks pods over TCP: a UDP "
+                                        "port's pods are never healthy, its VIP drops the "
+                                        "traffic")
         health = external.load_balancer.health(svc.external_traffic_policy) if external else {}
         if external and svc.type == "LoadBalancer" and health.get("check") == "tcp" and \
                 health.get("port") == "traffic" and any(p.protocol == "UDP" for p in svc.ports):

@@ -147,12 +147,12 @@ def _canary_choice(i: int, up: Upstream) -> tuple[list[str], str]:
     pick = {True: up.canary.name, False: up.name}
     lines = []
     weight = f"${v}_weight"
-    if s.canary_weight > 0:
-        # balancer.lua draws from max(100, canary-weight-total); split_clients takes at most
-        # two decimals.
-        share = min(100.0, 100.0 * s.canary_weight / max(100, s.canary_weight_total))
-        lines.append(f"  split_clients $request_id {weight} {{ {round(share, 2):g}% "
-                     f"{pick[True]}; * {pick[False]}; }}")
+    # balancer.lua draws from max(100, canary-weight-total); split_clients takes at most two
+    # decimals, and no 0%.
+    share = round(min(100.0, 100.0 * s.canary_weight / max(100, s.canary_weight_total)), 2)
+    if share > 0:
+        lines.append(f"  split_clients $request_id {weight} {{ {share:g}% {pick[True]}; "
+                     f"* {pick[False]}; }}")
     else:
         weight = pick[False]
     after_cookie = weight

@@ -68,3 +68,16 @@ def test_a_readiness_gate_nothing_sets_is_said():
                                    "containers": [{"name": "c", "image": "kemu/sleep"}]}}]}
     (warning,) = [w.what for w in parse_scenario(doc).warnings if "readiness gate" in w.what]
     assert "'www.example.com/ok' of pod default/p, so they never become Ready" in warning
+
+
+def test_what_gce_neg_cannot_do_is_said():
+    doc = {"apiVersion": "kemu/v1", "kind": "Scenario", "metadata": {"name": "t"},
+           "cluster": {"nodes": 1, "cni": {"plugin": "flannel-vxlan"}, "dns": {"enabled": False}},
+           "external": {"loadBalancer": {"preset": "gce-neg"}},
+           "workloads": [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+                          "spec": {"type": "LoadBalancer", "selector": {"app": "s"},
+                                   "loadBalancerSourceRanges": ["203.0.113.0/24"],
+                                   "ports": [{"port": 53, "protocol": "UDP"}]}}]}
+    warnings = " | ".join(w.what for w in parse_scenario(doc).warnings)
+    assert "loadBalancerSourceRanges" in warnings and "not enforced" in warnings
+    assert "a UDP port's pods are never healthy" in warnings

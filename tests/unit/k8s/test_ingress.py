@@ -215,7 +215,8 @@ def test_canary_goes_to_the_upstream_of_the_same_host_and_path():
 
 
 @pytest.mark.parametrize("weight, total, share", [
-    ("20", None, "20%"), ("1", "3", "1%"), ("1", "300", "0.33%"), ("150", "200", "75%")])
+    ("20", None, "20%"), ("1", "3", "1%"), ("1", "300", "0.33%"), ("150", "200", "75%"),
+    ("1", "100000", "")])
 def test_canary_weights_as_balancer_lua_draws_them(weight, total, share):
     """balancer.lua draws from max(100, canary-weight-total); nginx's split_clients takes at
     most two decimals (a third would make nginx refuse the whole configuration)."""
@@ -227,7 +228,10 @@ def test_canary_weights_as_balancer_lua_draws_them(weight, total, share):
             v1("canary", [("/", "Prefix", "other")], host="h", annotations=annotations))
     text = ingress.render(parse(*docs), CLASSES, SERVICES, ENDPOINTS, Path("/w"),
                           {"": (Path("/c.crt"), Path("/c.key"))})
-    assert f"$kemu_canary_0_weight {{ {share} default-other-8080;" in text
+    if share:
+        assert f"$kemu_canary_0_weight {{ {share} default-other-8080;" in text
+    else:  # below what split_clients can say: no split at all
+        assert "split_clients" not in text
 
 
 def test_nginx_config_matches_golden(golden):
