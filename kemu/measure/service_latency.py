@@ -47,8 +47,13 @@ class ServiceLatency(Measurement):
         namespace = key.split("/", 1)[0]
         wanted = Service(SERVICE, namespace, ports=(ServicePort(80, port),),
                          selector=dict(cluster.pods[key].spec.labels))
-        made, problems = allocate([*cluster.services, wanted],
+        # Clear of the addresses the scenario gave Services its events apply later, too.
+        now = {s.key for s in cluster.services}
+        later = {o.key: o for e in cluster.scenario.events for o in e.objects
+                 if isinstance(o, Service) and o.key not in now}
+        made, problems = allocate([*cluster.services, *later.values(), wanted],
                                   cluster.scenario.cluster.service_cidr)
+        problems = [p for p in problems if p[0] == wanted.key]
         if problems:
             raise KemuError(f"measurement {ctx.spec.name}: {problems[-1][1]}")
         svc = made[-1]

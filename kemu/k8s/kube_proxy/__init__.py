@@ -96,7 +96,8 @@ class KubeProxy:
         """A change seen: written now, or when the runner allows (flush)."""
         with self.lock:
             self.latest = view
-            self.health.queued(time.time())
+            if self._pending():  # a pod's or a policy's own change leaves its health alone
+                self.health.queued(time.time())
         self.flush()
 
     def due(self) -> bool:

@@ -220,6 +220,22 @@ def test_changes_held_back_are_written_together():
     assert len(sink.texts) == 3
 
 
+def test_only_changes_kube_proxy_watches_are_pending():
+    """kube-proxy's health counts Service and EndpointSlice changes not yet written
+    (pkg/proxy/healthcheck ProxierHealthServer.QueuedUpdate), not a pod's or a policy's."""
+    from kemu.k8s.controllers import View
+    from kemu.k8s.kube_proxy import KubeProxy
+
+    proxy = KubeProxy("test-hostname", "192.168.0.2", "10.0.0.0/8", Sink())
+    proxy.sync(View(SERVICES, [], {}, [], ENDPOINTS))
+    assert proxy.health.oldest_pending is None  # written at once
+    proxy.runner.refilled += 10.0  # no sync allowed for a while
+    proxy.sync(View(SERVICES, [], {"ns": None}, [], ENDPOINTS))  # a namespace: not watched
+    assert proxy.health.oldest_pending is None
+    proxy.sync(View(SERVICES[:1], [], {}, [], ENDPOINTS))  # held back, pending
+    assert proxy.health.oldest_pending is not None
+
+
 def test_prefer_close_keeps_traffic_in_the_nodes_zone_while_it_has_endpoints():
     # pkg/proxy/topology.go, topologyModeFromHints: hints used when every endpoint has one.
     svc = replace(SERVICES[0], traffic_distribution="PreferClose")
