@@ -44,6 +44,16 @@ class DeletePod(Event):
         return {"replacement": new} if new else {}
 
 
+def _deployment(doc: dict[str, Any], where: str, world: World) -> str | None:
+    """The Deployment an event names, if the scenario has it by then (else said)."""
+    key = qualified(doc, "deployment")
+    if key not in world.templates:
+        known = ", ".join(sorted(world.templates)) or "none"
+        world.checks.error(f"{where}.deployment", f"no Deployment {key} (Deployments: {known})")
+        return None
+    return key
+
+
 class Scale(Event):
     action = "scale"
     keys = ("deployment", "namespace", "replicas")
@@ -53,11 +63,8 @@ class Scale(Event):
     @classmethod
     def check(cls, doc: dict[str, Any], where: str, index: int,
               world: World) -> EventSpec | None:
-        key = qualified(doc, "deployment")
-        if key not in world.templates:
-            known = ", ".join(sorted(world.templates)) or "none"
-            world.checks.error(f"{where}.deployment", f"no Deployment {key} (Deployments: "
-                                                      f"{known})")
+        key = _deployment(doc, where, world)
+        if key is None:
             return None
         if "replicas" not in doc:
             world.checks.error(f"{where}.replicas", "scale needs the number of replicas")
@@ -95,11 +102,8 @@ class RolloutRestart(Event):
     @classmethod
     def check(cls, doc: dict[str, Any], where: str, index: int,
               world: World) -> EventSpec | None:
-        key = qualified(doc, "deployment")
-        if key not in world.templates:
-            known = ", ".join(sorted(world.templates)) or "none"
-            world.checks.error(f"{where}.deployment", f"no Deployment {key} (Deployments: "
-                                                      f"{known})")
+        key = _deployment(doc, where, world)
+        if key is None:
             return None
         old = replicas_of(world.templates[key], world.pods)
         new, _ = scale(world.templates[key], set(), len(old), world.used | world.pods)

@@ -17,6 +17,7 @@ from kemu.measure.base import Context, Measurement, Row, Sample
 from kemu.measure.propagation import attempt_timeout, connects, describe_times, until
 from kemu.measure.requests import ci, warmup
 from kemu.measure.stats import over_repeats
+from kemu.measure.tcp_connect import tcp_port
 from kemu.scenario.check_measurements import Scope
 from kemu.scenario.objects import NetworkPolicy
 from kemu.scenario.problems import Checks
@@ -47,9 +48,7 @@ class NetpolLatency(Measurement):
     def run_once(cls, ctx: Context) -> Sample:
         assert ctx.target and ctx.spec.target and ctx.spec.target.pod
         cluster, key = ctx.cluster, ctx.spec.target.pod
-        port = ctx.params["port"] or ctx.target.port
-        if not port:
-            raise KemuError(f"measurement {ctx.spec.name}: {key} has no TCP port; give `port`")
+        port = tcp_port(ctx)
         if not connects(ctx.origin, ctx.target.ip, port):
             raise KemuError(f"measurement {ctx.spec.name}: {key}:{port} is not reachable "
                             f"before the policy (another policy, or nothing listening)")

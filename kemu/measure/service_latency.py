@@ -19,6 +19,7 @@ from kemu.measure.base import Context, Measurement, Row, Sample
 from kemu.measure.propagation import attempt_timeout, describe_times, until
 from kemu.measure.requests import ci, warmup
 from kemu.measure.stats import over_repeats
+from kemu.measure.tcp_connect import tcp_port
 from kemu.scenario.addressing import allocate
 from kemu.scenario.objects import Service, ServicePort
 
@@ -41,9 +42,7 @@ class ServiceLatency(Measurement):
     def run_once(cls, ctx: Context) -> Sample:
         assert ctx.target and ctx.spec.target and ctx.spec.target.pod
         cluster, key = ctx.cluster, ctx.spec.target.pod
-        port = ctx.params["port"] or ctx.target.port
-        if not port:
-            raise KemuError(f"measurement {ctx.spec.name}: {key} has no TCP port; give `port`")
+        port = tcp_port(ctx)
         namespace = key.split("/", 1)[0]
         wanted = Service(SERVICE, namespace, ports=(ServicePort(80, port),),
                          selector=dict(cluster.pods[key].spec.labels))
